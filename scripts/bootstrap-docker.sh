@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Make `docker`, `docker buildx` and `docker compose` work on a Debian 12 host that
+# has none of them running. Does nothing where they already work; safe to run twice.
+#
+# Why trixie: bookworm's docker.io 20.10 embeds a BuildKit that refuses named build
+# contexts and Dockerfile heredocs. Debian 13's engine, buildx and compose do not.
+# trixie is added with a low pin (100) so nothing else is upgraded by accident.
+set -euo pipefail
+
+log() { printf 'bootstrap-docker: %s\n' "$*" >&2; }
+
+engine_ok() { docker info >/dev/null 2>&1; }
+plugins_ok() { docker buildx version >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; }
+
+if engine_ok && plugins_ok; then
+  log "docker engine, buildx and compose already work; nothing to do"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  log "need root to install and start the engine (run with sudo)"
+  exit 1
+fi
+
+install_packages() {
+  local sources=/etc/apt/sources.list.d/trixie.list pin=/etc/apt/preferences.d/trixie-low-priority
+  if [ ! -f "$sources" ]; then
+    echo "deb http://deb.debian.org/debian trixie main" >"$sources"
+  fi
+  if [ ! -f "$pin" ]; then
+    printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' >"$pin"
+  fi
+  # Unreachable third-party sources only warn; the Debian ones are what we need.
+  apt-get update -qq || log "apt-get update reported errors; continuing with the lists it got"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t trixie --no-install-recommends \
+    docker.io docker-buildx docker-compose iptables >/dev/null
+}
+
+# The Debian packages put the CLI plugins here; a client elsewhere on PATH
+# (for example /usr/local/bin/docker) must find them too.
+link_plugins() {
+  local dir=/usr/local/lib/docker/cli-plugins plugin
+  mkdir -p "$dir"
+  for plugin in docker-buildx docker-compose; do
+    if [ -x "/usr/libexec/docker/cli-plugins/$plugin" ] && [ ! -e "$dir/$plugin" ]; then
+      ln -s "/usr/libexec/docker/cli-plugins/$plugin" "$dir/$plugin"
+    fi
+  done
+}
+
+start_engine() {
+  local logfile=/var/log/dockerd.log i
+  if ! pgrep -x dockerd >/dev/null; then
+    log "starting dockerd (log: $logfile)"
+    nohup dockerd >"$logfile" 2>&1 &
+  fi
+  for i in $(seq 1 60); do
+    if engine_ok; then
+      log "docker engine is up after ${i}s"
+      return 0
+    fi
+    sleep 1
+  done
+  log "dockerd did not answer within 60s; last lines of $logfile:"
+  tail -n 20 "$logfile" >&2
+  return 1
+}
+
+if ! command -v dockerd >/dev/null 2>&1 || ! plugins_ok; then
+  log "installing docker.io, docker-buildx and docker-compose from Debian trixie"
+  install_packages
+fi
+link_plugins
+engine_ok || start_engine
+plugins_ok || { log "buildx or compose plugin still missing"; exit 1; }
+log "$(docker version --format 'engine {{.Server.Version}}'), $(docker buildx version), $(docker compose version)"

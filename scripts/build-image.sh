@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Build the image with `docker buildx bake`, taking the online path where it can
+# and the offline path where it must, and say which it took.
+#
+#   online : BASE_IMAGE pullable or local, HAProxy tarball downloaded from haproxy.org
+#   offline: BASE_IMAGE built locally (scripts/base-image.sh) and/or the HAProxy
+#            tarball fetched from Debian's source archive and handed to the build as
+#            the named context `haproxy-src`. Where the requested version cannot be
+#            had at all, HAPROXY_FALLBACK_VERSION (3.0.11) is built instead.
+# Both verify the tarball against haproxy/checksums.txt inside the build.
+#
+# Usage: scripts/build-image.sh [bake target ...]   (default target: default)
+# Env:   HAPROXY_VERSION, RAY_VERSION, BASE_IMAGE, IMAGE, TAG, CA_BUNDLE (see docker-bake.hcl)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'build-image: %s\n' "$*" >&2; }
+
+HAPROXY_VERSION=${HAPROXY_VERSION:-2.8.19}
+HAPROXY_FALLBACK_VERSION=${HAPROXY_FALLBACK_VERSION:-3.0.11}
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(default)
+
+bash scripts/bootstrap-docker.sh
+
+BASE_IMAGE=$(bash scripts/base-image.sh)
+export BASE_IMAGE
+
+upstream_url="https://www.haproxy.org/download/${HAPROXY_VERSION%.*}/src/haproxy-${HAPROXY_VERSION}.tar.gz"
+if curl -fsI --connect-timeout 5 --max-time 15 "$upstream_url" >/dev/null 2>&1; then
+  path="online: HAProxy ${HAPROXY_VERSION} downloaded from haproxy.org inside the build"
+  unset HAPROXY_SRC_DIR
+else
+  src_dir="$PWD/.cache/haproxy-src"
+  if bash scripts/fetch-haproxy-source.sh "$HAPROXY_VERSION" "$src_dir" 2>/dev/null; then
+    path="offline: HAProxy ${HAPROXY_VERSION} from Debian's source archive, as build context haproxy-src"
+  else
+    log "HAProxy ${HAPROXY_VERSION} source cannot be fetched here; falling back to ${HAPROXY_FALLBACK_VERSION}"
+    bash scripts/fetch-haproxy-source.sh "$HAPROXY_FALLBACK_VERSION" "$src_dir"
+    HAPROXY_VERSION=$HAPROXY_FALLBACK_VERSION
+    path="offline: HAProxy ${HAPROXY_VERSION} (fallback) from Debian's source archive, as build context haproxy-src"
+  fi
+  export HAPROXY_SRC_DIR=$src_dir
+fi
+export HAPROXY_VERSION
+
+# A TLS-inspecting proxy between the build and PyPI needs its CA: hand pip the
+# host's bundle as a build secret (never stored in a layer). CA_BUNDLE="" disables.
+if [ -z "${CA_BUNDLE+set}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  export CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+fi
+
+log "path taken: $path"
+log "base image: $BASE_IMAGE; Ray ${RAY_VERSION:-2.60.0}; CA bundle secret: ${CA_BUNDLE:-none}; targets: ${targets[*]}"
+start=$(date +%s)
+docker buildx bake --progress "${BUILD_PROGRESS:-plain}" "${targets[@]}"
+log "built in $(( $(date +%s) - start ))s (${path%%:*} path)"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The project's test command (README "Tests"): brings up Docker, builds the image,
+# prepares the dev venv, then runs every layer: unit, build checks, image, cluster.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m unit`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/bootstrap-docker.sh
+bash scripts/build-image.sh
+venv=$(bash scripts/dev-env.sh)
+"$venv/bin/python" -m pytest "$@"
