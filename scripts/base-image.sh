@@ -39,7 +39,11 @@ command -v debootstrap >/dev/null 2>&1 || {
 }
 rootfs=$(mktemp -d /var/tmp/rsh-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
-debootstrap --variant=minbase bookworm "$rootfs" "$DEBIAN_MIRROR" >&2
+if ! debootstrap --variant=minbase bookworm "$rootfs" "$DEBIAN_MIRROR" >"$rootfs.log" 2>&1; then
+  tail -n 30 "$rootfs.log" >&2
+  exit 1
+fi
+rm -f "$rootfs.log"
 # Match debian:bookworm-slim: no apt lists or caches in the image.
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
 tar -C "$rootfs" -c . | docker import \
