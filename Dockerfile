@@ -29,6 +29,7 @@ COPY --from=haproxy-download /src/ /
 # HAProxy build: verify, compile with the features Ray Serve needs, smoke-test.
 FROM ${BASE_IMAGE} AS haproxy-builder
 ARG HAPROXY_VERSION
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
        gcc libc6-dev make liblua5.3-dev libpcre3-dev libssl-dev zlib1g-dev \
@@ -127,7 +128,8 @@ LABEL org.opencontainers.image.title="ray-serve-haproxy" \
 # The stats page (8404) is deliberately not exposed.
 EXPOSE 6379 8000 8265 9101 30000-31000 40000-41000
 
-USER ray
+# Numeric, so Kubernetes runAsNonRoot can verify it without reading /etc/passwd.
+USER 1000:1000
 WORKDIR /home/ray
 HEALTHCHECK --interval=10s --timeout=5s --start-period=90s --retries=3 \
     CMD ["ray-serve-haproxy", "healthcheck"]

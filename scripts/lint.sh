@@ -4,7 +4,7 @@
 #   ruff (lint + format check) on all Python, mypy --strict on runtime/,
 #   hadolint on Dockerfiles, shellcheck on shell scripts, yamllint on YAML.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 venv=$(bash scripts/dev-env.sh) || exit 1
 bin="$venv/bin"

@@ -84,17 +84,40 @@ def test_verifier_rejects_an_unknown_version(real_tarball: Path, tmp_path: Path)
 def docker_build_haproxy(version: str, source_dir: Path) -> subprocess.CompletedProcess[str]:
     """Runs the real Dockerfile's HAProxy build stage on a given source directory."""
     base = subprocess.run(
-        ["docker", "image", "inspect", "-f",
-         '{{ index .Config.Labels "org.opencontainers.image.base.name" }}',
-         "ray-serve-haproxy:latest"],
-        capture_output=True, text=True, check=True,
+        [
+            "docker",
+            "image",
+            "inspect",
+            "-f",
+            '{{ index .Config.Labels "org.opencontainers.image.base.name" }}',
+            "ray-serve-haproxy:latest",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     return subprocess.run(
-        ["docker", "buildx", "build", "--progress", "plain", "--output", "type=cacheonly",
-         "--target", "haproxy-builder", "--build-arg", f"BASE_IMAGE={base}",
-         "--build-arg", f"HAPROXY_VERSION={version}",
-         "--build-context", f"haproxy-src={source_dir}", str(REPO)],
-        capture_output=True, text=True, timeout=600,
+        [
+            "docker",
+            "buildx",
+            "build",
+            "--progress",
+            "plain",
+            "--output",
+            "type=cacheonly",
+            "--target",
+            "haproxy-builder",
+            "--build-arg",
+            f"BASE_IMAGE={base}",
+            "--build-arg",
+            f"HAPROXY_VERSION={version}",
+            "--build-context",
+            f"haproxy-src={source_dir}",
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
