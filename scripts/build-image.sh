@@ -53,5 +53,7 @@ fi
 log "path taken: $path"
 log "base image: $BASE_IMAGE; Ray ${RAY_VERSION:-2.60.0}; CA bundle secret: ${CA_BUNDLE:-none}; targets: ${targets[*]}"
 start=$(date +%s)
-docker buildx bake --progress "${BUILD_PROGRESS:-plain}" "${targets[@]}"
+# -f: without it bake also reads compose.yaml, whose services (image only, no build) replace
+# the "default" group with an empty one, and nothing is built.
+docker buildx bake -f docker-bake.hcl --progress "${BUILD_PROGRESS:-plain}" "${targets[@]}"
 log "built in $(( $(date +%s) - start ))s (${path%%:*} path)"

@@ -1,0 +1,230 @@
+"""`check`: the environment around valid settings - HAProxy's build, socat, ports, directories.
+
+Meant to run before a node starts (ports in use by a running node show as busy).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from .host_facts import HostFacts
+from .settings_loader import EffectiveSettings, Role, Source
+from .state_dir import private_dir_problem, private_dirs
+
+# Features Ray's generated config needs (PCRE may be PCRE2 in newer builds).
+REQUIRED_FEATURES: tuple[tuple[str, ...], ...] = (
+    ("OPENSSL",),
+    ("ZLIB",),
+    ("PCRE", "PCRE2"),
+    ("LUA",),
+    ("PROMEX",),
+)
+
+
+class Level(StrEnum):
+    OK = "OK"
+    WARN = "WARN"
+    FAIL = "FAIL"
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.level.value:<4}  {self.subject}: {self.detail}"
+
+
+def parse_haproxy_vv(text: str) -> tuple[str | None, set[str]]:
+    """(version, enabled features) from `haproxy -vv`."""
+    version = re.search(r"HAProxy version (\S+)", text)
+    features = re.search(r"^Feature list : (.*)$", text, re.M)
+    enabled = {f[1:] for f in features.group(1).split() if f.startswith("+")} if features else set()
+    return (version.group(1) if version else None), enabled
+
+
+def missing_features(enabled: set[str]) -> list[str]:
+    return [
+        "/".join(alternatives)
+        for alternatives in REQUIRED_FEATURES
+        if not enabled.intersection(alternatives)
+    ]
+
+
+def check_haproxy(binary: str) -> Finding:
+    if not binary:
+        return Finding(Level.FAIL, "haproxy", "no binary found: set RAY_SERVE_HAPROXY_BINARY_PATH")
+    try:
+        result = subprocess.run(
+            [binary, "-vv"], capture_output=True, text=True, timeout=15, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Finding(Level.FAIL, "haproxy", f"{binary} -vv failed: {exc}")
+    version, enabled = parse_haproxy_vv(result.stdout + result.stderr)
+    if version is None:
+        return Finding(Level.FAIL, "haproxy", f"{binary} -vv printed no version")
+    missing = missing_features(enabled)
+    if missing:
+        return Finding(Level.FAIL, "haproxy", f"{binary} {version} lacks +{', +'.join(missing)}")
+    shown = " ".join(f"+{f}" for alts in REQUIRED_FEATURES for f in alts if f in enabled)
+    return Finding(Level.OK, "haproxy", f"{binary} {version} ({shown})")
+
+
+def check_socat() -> Finding:
+    path = shutil.which("socat")
+    if path:
+        return Finding(Level.OK, "socat", path)
+    return Finding(Level.FAIL, "socat", "not on PATH (the guide's admin-socket tool)")
+
+
+def bind_problem(port: int, host: str = "0.0.0.0", udp: bool = False) -> str | None:
+    """Why nothing could bind `port` now, or None when it is free."""
+    kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as sock:
+        # Like a server would: TIME_WAIT leftovers do not make a port busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except PermissionError:
+            return "permission denied (a port below net.ipv4.ip_unprivileged_port_start)"
+        except OSError as exc:
+            return "in use" if exc.errno == errno.EADDRINUSE else str(exc)
+    return None
+
+
+def check_ports(effective: EffectiveSettings, role: Role) -> list[Finding]:
+    values = effective.values
+    findings = []
+    fixed = [
+        ("RSH_HTTP_PORT", values.http_port),
+        ("RAY_SERVE_HAPROXY_METRICS_PORT", values.metrics_port),
+        ("RAY_SERVE_HAPROXY_STATS_PORT", values.stats_port),
+    ]
+    if role == Role.HEAD:
+        fixed += [("RSH_RAY_PORT", values.ray_port), ("RSH_DASHBOARD_PORT", values.dashboard_port)]
+    for name, port in fixed:
+        problem = bind_problem(port)
+        level = Level.FAIL if problem else Level.OK
+        findings.append(Finding(level, f"tcp {port} ({name})", problem or "free"))
+    syslog = effective.syslog_receiver_port
+    if syslog is not None:
+        problem = bind_problem(syslog, "127.0.0.1", udp=True)
+        level = Level.FAIL if problem else Level.OK
+        subject = f"udp 127.0.0.1:{syslog} (RAY_SERVE_HAPROXY_SYSLOG_PORT)"
+        findings.append(Finding(level, subject, problem or "free"))
+    for label, low, high in (
+        ("HTTP", values.direct_ingress_min_http_port, values.direct_ingress_max_http_port),
+        ("gRPC", values.direct_ingress_min_grpc_port, values.direct_ingress_max_grpc_port),
+    ):
+        busy = [port for port in range(low, high + 1) if bind_problem(port)]
+        subject = f"tcp {low}-{high} (replica {label} ports)"
+        if busy:
+            shown = ", ".join(map(str, busy[:10])) + (" ..." if len(busy) > 10 else "")
+            findings.append(Finding(Level.FAIL, subject, f"{len(busy)} busy: {shown}"))
+        else:
+            findings.append(Finding(Level.OK, subject, "all free"))
+    return findings
+
+
+def check_dirs(effective: EffectiveSettings) -> list[Finding]:
+    findings = []
+    for directory in private_dirs(effective.values):
+        problem = private_dir_problem(directory)
+        if problem:
+            findings.append(Finding(Level.FAIL, directory, f"{problem} (must be private)"))
+        elif os.path.isdir(directory):
+            findings.append(Finding(Level.OK, directory, "private (mode 0700)"))
+        else:
+            findings.append(Finding(Level.OK, directory, "absent; created with mode 0700 at start"))
+    return findings
+
+
+def check_resources(effective: EffectiveSettings, facts: HostFacts) -> list[Finding]:
+    values = effective.values
+    findings = []
+    if effective.sources["RAY_SERVE_HAPROXY_MAXCONN"] == Source.DERIVED:
+        findings.append(
+            Finding(
+                Level.WARN,
+                "RAY_SERVE_HAPROXY_MAXCONN",
+                f"lowered to {values.maxconn} to fit the open-files limit {facts.nofile_hard} "
+                "(raise it, e.g. docker run --ulimit nofile=65536:65536, for the guide's 20000)",
+            )
+        )
+    if values.nbthread > facts.cpus:
+        findings.append(
+            Finding(
+                Level.WARN,
+                "RAY_SERVE_HAPROXY_NBTHREAD",
+                f"{values.nbthread} threads on {facts.cpus} CPU(s): HAProxy warns of severe "
+                "performance degradation",
+            )
+        )
+    if facts.shm_bytes is not None and values.object_store_memory > facts.shm_bytes:
+        findings.append(
+            Finding(
+                Level.WARN,
+                "RSH_OBJECT_STORE_MEMORY",
+                f"{values.object_store_memory} bytes exceed /dev/shm ({facts.shm_bytes}); Ray "
+                "falls back to slower disk: give the container a larger --shm-size",
+            )
+        )
+    return findings
+
+
+def ephemeral_port_range(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> range | None:
+    try:
+        low, high = (int(x) for x in Path(path).read_text().split())
+    except (OSError, ValueError):
+        return None
+    return range(low, high + 1)
+
+
+def check_ephemeral_overlap(effective: EffectiveSettings, ephemeral: range | None) -> list[Finding]:
+    """Replica ports inside the kernel's ephemeral range can be taken by outgoing connections
+    (Ray then retries another port, RAY_SERVE_DIRECT_INGRESS_PORT_RETRY_COUNT times)."""
+    if ephemeral is None:
+        return []
+    values = effective.values
+    findings = []
+    for label, low, high in (
+        ("HTTP", values.direct_ingress_min_http_port, values.direct_ingress_max_http_port),
+        ("gRPC", values.direct_ingress_min_grpc_port, values.direct_ingress_max_grpc_port),
+    ):
+        if low <= ephemeral.stop - 1 and ephemeral.start <= high:
+            findings.append(
+                Finding(
+                    Level.WARN,
+                    f"replica {label} ports {low}-{high}",
+                    f"overlap the ephemeral range {ephemeral.start}-{ephemeral.stop - 1} "
+                    "(net.ipv4.ip_local_port_range): outgoing connections may hold some",
+                )
+            )
+    return findings
+
+
+def run_checks(
+    effective: EffectiveSettings, role: Role, facts: HostFacts, ports: bool = True
+) -> list[Finding]:
+    findings = []
+    if effective.values.enable_ha_proxy:
+        findings.append(check_haproxy(effective.values.haproxy_binary_path))
+        findings.append(check_socat())
+    else:
+        findings.append(Finding(Level.WARN, "RAY_SERVE_ENABLE_HA_PROXY", "0: Python proxy mode"))
+    findings += check_dirs(effective)
+    findings += check_resources(effective, facts)
+    findings += check_ephemeral_overlap(effective, ephemeral_port_range())
+    if ports:
+        findings += check_ports(effective, role)
+    return findings

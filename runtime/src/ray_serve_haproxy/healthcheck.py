@@ -1,0 +1,87 @@
+"""Liveness and readiness for Docker HEALTHCHECK and Kubernetes probes.
+
+Liveness: Ray's daemons run (raylet; on the head also gcs_server), read from /proc.
+Readiness: HAProxy on this node answers `/-/healthz` on 127.0.0.1:RSH_HTTP_PORT with 200; on the
+head also no `serve-failed` marker and, when RSH_SERVE_CONFIG is set, a `serve-ready` marker.
+The role comes from RSH_STATE_DIR/role, written by `head` / `worker` (or `--role`); without one
+(Ray started by something else, e.g. KubeRay) only the role-independent checks apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import requests
+
+from .processes import PROC, haproxy_processes, pids_by_comm
+from .settings import Settings
+from .settings_loader import Role
+from .state_dir import SERVE_FAILED, SERVE_READY, read_marker
+
+HTTP_TIMEOUT_S = 2.0
+
+
+class Probe(StrEnum):
+    LIVENESS = "liveness"
+    READINESS = "readiness"
+    DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'OK' if self.ok else 'FAIL'} - {self.detail}"
+
+
+def liveness(role: Role | None, proc_root: Path = PROC) -> CheckResult:
+    needed = ["raylet", *(["gcs_server"] if role == Role.HEAD else [])]
+    found = pids_by_comm(needed, proc_root)
+    missing = [name for name in needed if not found[name]]
+    if missing:
+        return CheckResult("liveness", False, f"not running: {', '.join(missing)}")
+    running = ", ".join(f"{name} (pid {found[name][0]})" for name in needed)
+    return CheckResult("liveness", True, running)
+
+
+def readiness(values: Settings, role: Role | None) -> CheckResult:
+    problems = []
+    if role == Role.HEAD:
+        failed = read_marker(values.state_dir, SERVE_FAILED)
+        if failed is not None:
+            problems.append(f"serve-up failed: {failed}")
+        elif values.serve_config and read_marker(values.state_dir, SERVE_READY) is None:
+            problems.append(f"{values.serve_config} is not deployed yet (no serve-ready marker)")
+    url = f"http://127.0.0.1:{values.http_port}/-/healthz"
+    try:
+        response = requests.get(url, timeout=HTTP_TIMEOUT_S)
+        if response.status_code != 200:
+            problems.append(f"{url} answered {response.status_code} {response.text[:120]!r}")
+    except requests.RequestException as exc:
+        problems.append(f"{url} did not answer ({type(exc).__name__})")
+    if problems:
+        return CheckResult("readiness", False, "; ".join(problems))
+    return CheckResult("readiness", True, f"{url} answered 200")
+
+
+def haproxy_runs_here(values: Settings) -> bool:
+    return bool(values.enable_ha_proxy and haproxy_processes(values.haproxy_binary_path or None))
+
+
+def run_checks(values: Settings, role: Role | None, probe: Probe) -> list[CheckResult]:
+    """The checks `probe` asks for; by default readiness only where HAProxy runs (always on
+    the head, which is the ingress; on a worker once Serve put an HAProxy there)."""
+    results = []
+    if probe in (Probe.LIVENESS, Probe.DEFAULT):
+        results.append(liveness(role))
+    wants_readiness = probe == Probe.READINESS or (
+        probe == Probe.DEFAULT and (role == Role.HEAD or haproxy_runs_here(values))
+    )
+    if wants_readiness:
+        results.append(readiness(values, role))
+    return results

@@ -1,0 +1,192 @@
+"""Ray's node process: the `ray start` command line, the `run-ray` wrapper, graceful stop.
+
+`run-ray` is supervisord's Ray program. It exists for two things `ray start --block` does not
+do in a container:
+  - before starting, kill HAProxy processes of ours left from an earlier run: HAProxy binds
+    with SO_REUSEPORT, so an orphan would share :8000 with the new one, on a stale config;
+  - on SIGTERM, stop Ray with a plain `ray stop` (graceful; `--force` leaves HAProxy running
+    and holding its ports), bounded by RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S, then make sure no
+    HAProxy is left.
+`drain` (preStop hooks) takes the same path: it signals run-ray, or stops Ray itself when Ray
+was not started by the runtime (e.g. KubeRay's own `ray start`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from .processes import is_alive, pids_by_comm, stop_haproxy, wait_gone
+from .settings import Settings
+from .settings_loader import Role
+from .state_dir import RUN_RAY_PIDFILE
+
+# Time for `ray start --block` itself to exit once `ray stop` took its daemons. Short: on
+# SIGTERM, Ray 2.60's `ray start` first asks the GCS to drain the node, which on a stopped head
+# only waits for an RPC timeout.
+CHILD_EXIT_GRACE_S = 3
+# Time HAProxy gets to finish requests after SIGUSR1 before SIGKILL.
+HAPROXY_SOFT_STOP_GRACE_S = 5
+# Beyond the `ray stop` grace period, for the command's own start-up and the kill round.
+RAY_STOP_OVERHEAD_S = 15
+# Polls (0.5 s apart) without a raylet, after one was seen, before run-ray calls Ray gone.
+RAYLET_GONE_POLLS = 6
+# supervisord's stopwaitsecs for run-ray = HARD_STOP_AFTER_S + this.
+STOP_MARGIN_S = RAY_STOP_OVERHEAD_S + CHILD_EXIT_GRACE_S + HAPROXY_SOFT_STOP_GRACE_S
+
+
+def log(message: str) -> None:
+    print(f"ray-serve-haproxy: {message}", flush=True)
+
+
+def ray_executable() -> str:
+    """`ray` of the interpreter running us (the image's venv), else the one on PATH."""
+    sibling = os.path.join(os.path.dirname(sys.executable), "ray")
+    if os.access(sibling, os.X_OK):
+        return sibling
+    return shutil.which("ray") or "ray"
+
+
+def ray_start_argv(values: Settings, role: Role, ray: str | None = None) -> list[str]:
+    """`ray start --block ...` for this node's role."""
+    argv = [ray or ray_executable(), "start", "--block"]
+    if role == Role.HEAD:
+        argv += [
+            "--head",
+            f"--port={values.ray_port}",
+            f"--dashboard-host={values.dashboard_host}",
+            f"--dashboard-port={values.dashboard_port}",
+        ]
+    else:
+        if values.head_address is None:
+            raise ValueError("a worker needs RSH_HEAD_ADDRESS")
+        argv.append(f"--address={values.head_address}")
+    if values.num_cpus is not None:
+        argv.append(f"--num-cpus={values.num_cpus}")
+    argv += [
+        f"--object-store-memory={values.object_store_memory}",
+        "--disable-usage-stats",
+        *values.ray_start_args,
+    ]
+    return argv
+
+
+def graceful_stop(ray: str, budget_s: int, haproxy_binary: str | None) -> None:
+    """`ray stop` within `budget_s` (forced if it overruns), then no HAProxy left behind."""
+    log(f"stopping Ray gracefully (`ray stop`, grace period {budget_s}s)")
+    try:
+        subprocess.run(
+            [ray, "stop", f"--grace-period={budget_s}"],
+            timeout=budget_s + RAY_STOP_OVERHEAD_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        log("`ray stop` overran its budget; forcing")
+        try:
+            subprocess.run([ray, "stop", "--force"], timeout=RAY_STOP_OVERHEAD_S, check=False)
+        except subprocess.TimeoutExpired:
+            log("`ray stop --force` timed out too")
+    stop_haproxy(haproxy_binary, grace_s=HAPROXY_SOFT_STOP_GRACE_S)
+
+
+def _end_child(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(CHILD_EXIT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def raylet_running() -> bool:
+    return bool(pids_by_comm(["raylet"])["raylet"])
+
+
+def run_ray(
+    command: list[str],
+    *,
+    stop_timeout_s: int,
+    haproxy_binary: str | None,
+    state_dir: str,
+    ray: str | None = None,
+    ray_alive: Callable[[], bool] = raylet_running,
+) -> int:
+    """Runs `command` (`ray start --block ...`) until it exits or SIGTERM asks us to stop.
+
+    `ray start --block` keeps running when Ray's daemons exit with SIGTERM (e.g. a `ray stop`
+    from elsewhere), so run-ray also ends once the raylet it saw is gone: a node without Ray
+    should stop, not linger.
+    """
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log(f"received {signal.Signals(signum).name}")
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    pidfile = Path(state_dir) / RUN_RAY_PIDFILE
+    pidfile.write_text(f"{os.getpid()}\n")
+    try:
+        if stop_haproxy(haproxy_binary, grace_s=2):
+            log("stopped HAProxy processes left from an earlier run")
+        if stop_requested.is_set():
+            return 0
+        log(f"starting: {' '.join(command)}")
+        child = subprocess.Popen(command)
+        seen_raylet, missing = False, 0
+        while not stop_requested.wait(0.5):
+            code = child.poll()
+            if code is not None:
+                log(f"`ray start` exited with status {code}; cleaning up")
+                stop_haproxy(haproxy_binary, grace_s=HAPROXY_SOFT_STOP_GRACE_S)
+                return code or 1  # Ray is meant to run until stopped
+            if ray_alive():
+                seen_raylet, missing = True, 0
+            elif seen_raylet:
+                missing += 1
+                if missing >= RAYLET_GONE_POLLS:
+                    log("Ray's raylet is gone (stopped from outside?); cleaning up")
+                    graceful_stop(ray or ray_executable(), stop_timeout_s, haproxy_binary)
+                    _end_child(child)
+                    return 1
+        graceful_stop(ray or ray_executable(), stop_timeout_s, haproxy_binary)
+        _end_child(child)
+        log("Ray stopped")
+        return 0
+    finally:
+        pidfile.unlink(missing_ok=True)
+
+
+def _run_ray_pid(state_dir: str) -> int | None:
+    try:
+        pid = int((Path(state_dir) / RUN_RAY_PIDFILE).read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"run-ray" in cmdline and is_alive(pid) else None
+
+
+def drain(values: Settings, ray: str | None = None) -> int:
+    """Graceful stop for preStop hooks; the same path as run-ray's SIGTERM handling."""
+    budget = values.hard_stop_after_s
+    pid = _run_ray_pid(values.state_dir)
+    if pid is not None:
+        log(f"asking run-ray (pid {pid}) to stop Ray")
+        os.kill(pid, signal.SIGTERM)
+        if wait_gone([pid], budget + STOP_MARGIN_S):
+            log(f"run-ray (pid {pid}) did not stop in {budget + STOP_MARGIN_S}s")
+            return 1
+        log("drained")
+        return 0
+    graceful_stop(ray or ray_executable(), budget, values.haproxy_binary_path or None)
+    log("drained")
+    return 0

@@ -1,0 +1,195 @@
+"""Head one-shot: start Serve so the HAProxy managers come up, deploy RSH_SERVE_CONFIG.
+
+Runs as supervisord's `serve-up` program next to Ray. Waits for the cluster, starts Serve with
+HTTP on 0.0.0.0:RSH_HTTP_PORT, deploys the config through the dashboard's REST API (what
+`serve deploy` does) and waits until every application is RUNNING and HAProxy answers
+/-/healthz. Leaves RSH_STATE_DIR/serve-ready, or serve-failed with the reason (and exits 1).
+Ray is imported only here, and only when the command runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+import time
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import requests
+
+from .state_dir import SERVE_FAILED, SERVE_READY, clear_markers, mark
+
+POLL_S = 1.0
+# HAProxy's first config is written within seconds of Serve starting; give it this at least.
+MIN_HEALTHZ_WAIT_S = 30.0
+
+
+class ServeUpError(Exception):
+    """A failure with a message meant for the operator."""
+
+
+def log(message: str) -> None:
+    print(f"serve-up: {message}", flush=True)
+
+
+def load_config(path: str, http_host: str, http_port: int) -> dict[str, Any]:
+    """The Serve config with http_options forced to where this image serves."""
+    yaml = importlib.import_module("yaml")  # PyYAML comes with Ray
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ServeUpError(f"cannot read Serve config {path}: {exc}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("applications"), list):
+        raise ServeUpError(f"{path} is not a Serve config: no 'applications' list")
+    http_options = config.get("http_options") or {}
+    if not isinstance(http_options, dict):
+        raise ServeUpError(f"{path}: http_options is not a mapping")
+    forced = {"host": http_host, "port": http_port}
+    changed = {k: v for k, v in http_options.items() if k in forced and v != forced[k]}
+    if changed:
+        log(f"overriding http_options {changed} with {forced}")
+    config["http_options"] = {**http_options, **forced}
+    return config
+
+
+def app_names(config: dict[str, Any]) -> list[str]:
+    return [str(app.get("name", "default")) for app in config["applications"]]
+
+
+def _connect(ray: ModuleType, deadline: float) -> None:
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            ray.init(address="auto", logging_level=logging.WARNING, log_to_driver=False)
+            return
+        except (ConnectionError, RuntimeError) as exc:  # no cluster yet
+            last = exc
+            time.sleep(2)
+    raise ServeUpError(f"no Ray cluster to connect to (last error: {last})")
+
+
+def _deploy(dashboard_url: str, config: dict[str, Any], deadline: float) -> None:
+    sdk = importlib.import_module("ray.dashboard.modules.serve.sdk")
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            sdk.ServeSubmissionClient(dashboard_url).deploy_applications(config)
+            return
+        except Exception as exc:  # dashboard still starting, or the config was refused
+            last = exc
+            if re.search(r"status code 4\d\d", str(exc)):  # refused: retrying will not help
+                raise ServeUpError(f"the dashboard refused the Serve config: {exc}") from None
+            time.sleep(2)
+    raise ServeUpError(f"could not submit the Serve config to {dashboard_url}: {last}")
+
+
+def _status_text(status: Any) -> str:
+    return str(getattr(status, "value", status))
+
+
+def _wait_running(serve: ModuleType, names: list[str], deadline: float, timeout_s: int) -> None:
+    seen: dict[str, tuple[str, str]] = {}
+    while True:
+        applications = serve.status().applications
+        seen = {
+            name: (_status_text(app.status), str(app.message or ""))
+            for name, app in applications.items()
+            if name in names
+        }
+        for name, (status, message) in seen.items():
+            if status == "DEPLOY_FAILED":
+                raise ServeUpError(f"application {name!r} failed to deploy: {message}")
+        if all(seen.get(name, ("", ""))[0] == "RUNNING" for name in names):
+            return
+        if time.monotonic() >= deadline:
+            states = ", ".join(
+                f"{n}={seen[n][0]}" + (f" ({seen[n][1][:200]})" if seen[n][1] else "")
+                if n in seen
+                else f"{n}=not created"
+                for n in names
+            )
+            raise ServeUpError(f"applications not RUNNING after {timeout_s}s: {states}")
+        time.sleep(POLL_S)
+
+
+def _wait_healthz(http_port: int, deadline: float) -> None:
+    url = f"http://127.0.0.1:{http_port}/-/healthz"
+    deadline = max(deadline, time.monotonic() + MIN_HEALTHZ_WAIT_S)
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            response = requests.get(url, timeout=2)
+            if response.status_code == 200:
+                return
+            last = f"{response.status_code} {response.text[:120]!r}"
+        except requests.RequestException as exc:
+            last = type(exc).__name__
+        time.sleep(POLL_S)
+    raise ServeUpError(f"{url} did not answer 200 (last: {last})")
+
+
+def serve_up(
+    *,
+    http_port: int,
+    dashboard_url: str,
+    timeout_s: int,
+    config_path: str | None,
+    http_host: str = "0.0.0.0",
+) -> str:
+    """Does the work; returns a summary for the ready marker, raises ServeUpError."""
+    config = load_config(config_path, http_host, http_port) if config_path else None
+    deadline = time.monotonic() + timeout_s
+    ray = importlib.import_module("ray")
+    serve = importlib.import_module("ray.serve")
+    log("waiting for the Ray cluster")
+    _connect(ray, deadline)
+    try:
+        log(f"starting Serve with HTTP on {http_host}:{http_port}")
+        serve.start(http_options={"host": http_host, "port": http_port})
+        summary = f"Serve started, HTTP on {http_host}:{http_port}"
+        if config is not None:
+            names = app_names(config)
+            log(f"deploying {config_path} (applications: {', '.join(names)})")
+            deadline = time.monotonic() + timeout_s
+            _deploy(dashboard_url, config, deadline)
+            _wait_running(serve, names, deadline, timeout_s)
+            summary += f"; {config_path} RUNNING: {', '.join(names)}"
+        _wait_healthz(http_port, deadline)
+        return summary
+    finally:
+        ray.shutdown()
+
+
+def run(
+    *,
+    http_port: int,
+    dashboard_url: str,
+    state_dir: str,
+    timeout_s: int,
+    config_path: str | None,
+    http_host: str = "0.0.0.0",
+) -> int:
+    clear_markers(state_dir)
+    try:
+        summary = serve_up(
+            http_port=http_port,
+            dashboard_url=dashboard_url,
+            timeout_s=timeout_s,
+            config_path=config_path,
+            http_host=http_host,
+        )
+    except ServeUpError as exc:
+        reason = str(exc)
+    except Exception as exc:  # anything else must still leave a marker the probes can read
+        traceback.print_exc()
+        reason = f"{type(exc).__name__}: {exc}"
+    else:
+        mark(state_dir, SERVE_READY, summary)
+        log(f"ready: {summary}")
+        return 0
+    mark(state_dir, SERVE_FAILED, reason)
+    log(f"FAILED: {reason}")
+    return 1

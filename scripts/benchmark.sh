@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The benchmark (README "Performance"): on the compose cluster, HAProxy mode vs Ray's
+# Python proxy vs the replicas' own direct-ingress ports, at concurrency 16, 64 and 256,
+# plus the RAY_SERVE_HAPROXY_NBTHREAD variant. Leaves benchmarks/results/latest.json,
+# latest.md and latest.png, and prints the ratios. About 12 minutes on 2 cores.
+#
+# Needs Docker (scripts/bootstrap-docker.sh) and the image (built here if missing).
+# Arguments go to benchmarks/run.py, e.g.
+#   bash scripts/benchmark.sh --levels 64 --rounds 1 --phases haproxy   # quick look
+#   bash scripts/benchmark.sh --render-only benchmarks/results/latest.json
+# Env: RSH_IMAGE (default ray-serve-haproxy:latest), RSH_BENCH_PROJECT (compose
+# project name, default rshbench; no host ports are published).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'benchmark: %s\n' "$*" >&2; }
+
+image=${RSH_IMAGE:-ray-serve-haproxy:latest}
+loadgen_image=ray-serve-haproxy-loadgen:latest
+
+bash scripts/bootstrap-docker.sh
+
+if ! docker image inspect "$image" >/dev/null 2>&1; then
+  log "image $image not found: building it first (bash scripts/build-image.sh)"
+  bash scripts/build-image.sh
+fi
+
+base_image=$(bash scripts/base-image.sh)
+log "building the load generator $loadgen_image (wrk from Debian) on $base_image"
+docker build -q --build-arg BASE_IMAGE="$base_image" -t "$loadgen_image" benchmarks/loadgen >/dev/null
+
+venv=$(bash scripts/dev-env.sh)
+RSH_IMAGE=$image exec "$venv/bin/python" benchmarks/run.py "$@"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Bring up the local cluster (compose.yaml) from a fresh clone: make sure Docker runs, build the
+# image if it does not exist yet, then `docker compose up -d --wait`, which returns once HAProxy
+# on the head serves the demo apps. Prints what answers where.
+#
+# Usage: scripts/cluster-up.sh [--build] [extra `docker compose up` args, e.g. --scale worker=3]
+#   --build   rebuild the image even when it exists (scripts/build-image.sh; cached, quick)
+# Env: RSH_IMAGE (default ray-serve-haproxy:latest), RSH_HTTP_HOST_PORT (8000),
+#      RSH_DASHBOARD_HOST_PORT (8265), RSH_METRICS_HOST_PORT (9101), RSH_WAIT_TIMEOUT (600 s).
+# Stop with: docker compose down
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'cluster-up: %s\n' "$*" >&2; }
+
+build=0
+if [ "${1:-}" = "--build" ]; then
+  build=1
+  shift
+fi
+image=${RSH_IMAGE:-ray-serve-haproxy:latest}
+export RSH_IMAGE=$image
+
+bash scripts/bootstrap-docker.sh
+
+if [ "$image" != "ray-serve-haproxy:latest" ]; then
+  # Someone else's image (RSH_IMAGE): use it as it is, never build over it.
+  docker image inspect "$image" >/dev/null 2>&1 || { log "image $image (RSH_IMAGE) not found"; exit 1; }
+elif [ "$build" = 1 ] || ! docker image inspect "$image" >/dev/null 2>&1; then
+  log "building $image (scripts/build-image.sh)"
+  bash scripts/build-image.sh
+fi
+
+log "starting head and workers; waiting until the demo apps are served (first start: about a minute)"
+start=$(date +%s)
+if ! docker compose up --detach --wait --wait-timeout "${RSH_WAIT_TIMEOUT:-600}" "$@"; then
+  log "the cluster did not become healthy; recent logs:"
+  docker compose logs --tail 60 >&2 || true
+  docker compose ps >&2 || true
+  exit 1
+fi
+log "up in $(($(date +%s) - start))s"
+
+http=${RSH_HTTP_HOST_PORT:-8000}
+cat <<EOF
+
+  Demo apps (HAProxy on the head):  curl -s http://127.0.0.1:${http}/hello
+                                    curl -s http://127.0.0.1:${http}/echo -d '{"x": 1}'
+  Routes / health:                  http://127.0.0.1:${http}/-/routes   http://127.0.0.1:${http}/-/healthz
+  Ray dashboard:                    http://127.0.0.1:${RSH_DASHBOARD_HOST_PORT:-8265}
+  HAProxy Prometheus metrics:       http://127.0.0.1:${RSH_METRICS_HOST_PORT:-9101}/metrics
+  HAProxy's view of the replicas:   docker compose exec head ray-serve-haproxy status
+  Access log:                       docker compose logs -f head
+  Stop:                             docker compose down
+
+EOF

@@ -1,0 +1,183 @@
+"""Fixtures and helpers shared by every test layer that runs the image.
+
+- IMAGE: the image under test (env RSH_IMAGE, default ray-serve-haproxy:latest).
+- ComposeProject: drives `docker compose` for one project (its own name, its own host ports)
+  through the CLI, and finds the project's containers through the docker SDK. Tests get it
+  through the `compose_project` fixture (a factory), so no test module imports this file.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import docker
+import pytest
+from docker.models.containers import Container
+
+IMAGE = os.environ.get("RSH_IMAGE", "ray-serve-haproxy:latest")
+REPO = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = REPO / "compose.yaml"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ComposeProject:
+    """One `docker compose -p NAME` project built from the repository's compose file."""
+
+    def __init__(
+        self,
+        name: str,
+        client: docker.DockerClient,
+        *,
+        env: dict[str, str] | None = None,
+        files: Sequence[Path] = (COMPOSE_FILE,),
+    ) -> None:
+        self.name = name
+        self.client = client
+        self.files = list(files)
+        self.env = {**os.environ, "RSH_IMAGE": IMAGE, **(env or {})}
+
+    @property
+    def network(self) -> str:
+        return f"{self.name}_default"
+
+    def compose(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout_s: float = 600,
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs `docker compose -p NAME -f FILE... ARGS`; stdout and stderr are captured."""
+        argv = ["docker", "compose", "-p", self.name]
+        for file in self.files:
+            argv += ["-f", str(file)]
+        argv += list(args)
+        result = subprocess.run(
+            argv,
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            pytest.fail(
+                f"`{shlex.join(argv)}` exited {result.returncode}\n"
+                f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}"
+            )
+        return result
+
+    def up(self, *args: str, wait_timeout_s: int = 420) -> subprocess.CompletedProcess[str]:
+        return self.compose(
+            "up",
+            "--detach",
+            "--wait",
+            "--wait-timeout",
+            str(wait_timeout_s),
+            *args,
+            timeout_s=wait_timeout_s + 60,
+        )
+
+    def down(self) -> None:
+        """Removes every container, network and volume of the project; never raises."""
+        try:
+            self.compose("down", "--volumes", "--remove-orphans", "--timeout", "20", check=False)
+        except Exception as exc:  # teardown must not hide the test's own failure
+            print(f"compose down of {self.name} failed: {exc!r}")
+
+    def containers(
+        self, service: str | None = None, *, include_stopped: bool = False
+    ) -> list[Container]:
+        """The project's containers (running only, unless include_stopped), by replica number."""
+        labels = [f"com.docker.compose.project={self.name}"]
+        if service:
+            labels.append(f"com.docker.compose.service={service}")
+        found = self.client.containers.list(all=include_stopped, filters={"label": labels})
+        return sorted(
+            found, key=lambda c: int(c.labels.get("com.docker.compose.container-number", 0))
+        )
+
+    def container(self, service: str, number: int = 1) -> Container:
+        for container in self.containers(service, include_stopped=True):
+            if int(container.labels["com.docker.compose.container-number"]) == number:
+                return container
+        raise LookupError(f"no container {service}-{number} in project {self.name}")
+
+    def ip(self, container: Container) -> str:
+        container.reload()
+        return str(container.attrs["NetworkSettings"]["Networks"][self.network]["IPAddress"])
+
+    def exec(
+        self,
+        container: Container,
+        command: str | list[str],
+        *,
+        user: str | None = None,
+    ) -> tuple[int, str]:
+        """Runs a command in a running container; returns (exit code, stdout+stderr)."""
+        kwargs = {"user": user} if user else {}
+        code, output = container.exec_run(command, demux=False, **kwargs)
+        return int(code), (output or b"").decode(errors="replace")
+
+    def sh(self, container: Container, script: str) -> tuple[int, str]:
+        return self.exec(container, ["sh", "-c", script])
+
+    def logs(self, service: str | None = None, *, tail: int | None = None) -> str:
+        args = ["logs", "--no-color", "--no-log-prefix"]
+        if tail is not None:
+            args += ["--tail", str(tail)]
+        if service:
+            args.append(service)
+        result = self.compose(*args, check=False, timeout_s=120)
+        return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    client = docker.from_env(timeout=300)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def image(docker_client: docker.DockerClient) -> str:
+    """The image under test; the session fails at once when it has not been built."""
+    try:
+        docker_client.images.get(IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"image {IMAGE} not found: build it with scripts/build-image.sh")
+    return IMAGE
+
+
+@pytest.fixture(scope="session")
+def compose_project(
+    docker_client: docker.DockerClient,
+) -> Callable[..., ComposeProject]:
+    """Factory: compose_project(name, env={...}, files=[...]) -> ComposeProject."""
+
+    def make(
+        name: str,
+        *,
+        env: dict[str, str] | None = None,
+        files: Sequence[Path] = (COMPOSE_FILE,),
+    ) -> ComposeProject:
+        return ComposeProject(name, docker_client, env=env, files=files)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def host_port() -> Callable[[], int]:
+    """Factory for free 127.0.0.1 ports, so a test project never collides with a user's cluster."""
+    return free_port

@@ -1,0 +1,152 @@
+"""A bounded HTTP load loop: N threads, each with its own keep-alive requests.Session.
+
+Only ever pointed at the test cluster's published 127.0.0.1 port. Every request is recorded
+(start, duration, outcome, which node answered) so a test can count failures and say when,
+relative to an event such as a node kill, traffic was back to 100% success.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+import requests
+
+# connect, read: a request stuck on a dead node counts as a failure after this long.
+REQUEST_TIMEOUT_S = (3.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Sample:
+    start: float  # time.monotonic() when the request was sent
+    duration: float
+    ok: bool
+    outcome: str  # "200", "503", "ReadTimeout", ...
+    app: str | None = None
+    node_ip: str | None = None
+    detail: str = ""  # response body or exception text of a failure, shortened
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
+
+
+class Load:
+    """Keeps `concurrency` requests in flight against `urls` (round-robin) until stopped.
+
+    Bounded in time (max_duration_s) and count (max_requests) so a test can never hang on it.
+    A request is a success when it answers 200 with JSON whose "app" is the expected one
+    (urls maps URL -> app name).
+    """
+
+    def __init__(
+        self,
+        urls: dict[str, str],
+        *,
+        concurrency: int = 32,
+        max_duration_s: float = 180,
+        max_requests: int = 2_000_000,
+    ) -> None:
+        self.urls = list(urls.items())
+        self.concurrency = concurrency
+        self.max_duration_s = max_duration_s
+        self.max_requests = max_requests
+        self.samples: list[Sample] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.started_at = 0.0
+        self.stopped_at = 0.0
+
+    def _worker(self, index: int) -> None:
+        session = requests.Session()
+        deadline = self.started_at + self.max_duration_s
+        n = index
+        try:
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                with self._lock:
+                    if len(self.samples) >= self.max_requests:
+                        return
+                url, app = self.urls[n % len(self.urls)]
+                n += 1
+                start = time.monotonic()
+                try:
+                    response = session.get(url, timeout=REQUEST_TIMEOUT_S)
+                    body = response.json() if response.status_code == 200 else {}
+                    ok = response.status_code == 200 and body.get("app") == app
+                    sample = Sample(
+                        start,
+                        time.monotonic() - start,
+                        ok,
+                        str(response.status_code)
+                        if ok or response.status_code != 200
+                        else "bad-body",
+                        body.get("app"),
+                        body.get("node_ip"),
+                        "" if ok else response.text[:200],
+                    )
+                except (requests.RequestException, ValueError) as exc:
+                    sample = Sample(
+                        start,
+                        time.monotonic() - start,
+                        False,
+                        type(exc).__name__,
+                        detail=str(exc)[:200],
+                    )
+                    # Start over with fresh connections after a transport error.
+                    session.close()
+                    session = requests.Session()
+                with self._lock:
+                    self.samples.append(sample)
+        finally:
+            session.close()
+
+    def start(self) -> Load:
+        self.started_at = time.monotonic()
+        for i in range(self.concurrency):
+            thread = threading.Thread(target=self._worker, args=(i,), name=f"load-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> list[Sample]:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=REQUEST_TIMEOUT_S[0] + REQUEST_TIMEOUT_S[1] + 5)
+        self.stopped_at = time.monotonic()
+        return self.snapshot()
+
+    def snapshot(self) -> list[Sample]:
+        with self._lock:
+            return list(self.samples)
+
+    def __enter__(self) -> Load:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def summarize(samples: Sequence[Sample], elapsed_s: float) -> str:
+    """One line: totals, rate, failures by outcome, latency."""
+    failed = [s for s in samples if not s.ok]
+    outcomes = Counter(s.outcome for s in failed)
+    durations = sorted(s.duration for s in samples) or [0.0]
+    p50 = durations[len(durations) // 2]
+    p99 = durations[min(len(durations) - 1, int(len(durations) * 0.99))]
+    rate = len(samples) / elapsed_s if elapsed_s > 0 else 0.0
+    return (
+        f"{len(samples)} requests in {elapsed_s:.1f}s ({rate:.0f}/s), {len(failed)} failed"
+        f"{' ' + dict(outcomes).__repr__() if outcomes else ''}; "
+        f"latency p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms,"
+        f" max {durations[-1] * 1000:.0f} ms"
+    )

@@ -1,0 +1,73 @@
+"""Shared fixtures for the runtime's unit tests (no Docker, no Ray cluster)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from ray_serve_haproxy.host_facts import HostFacts
+from ray_serve_haproxy.settings_loader import EffectiveSettings, Role, load_settings
+
+DATA = Path(__file__).resolve().parent / "data"
+GIB = 1024**3
+
+
+def free_tcp_port() -> int:
+    """A free 127.0.0.1 port outside the default replica ranges, which lie inside Linux's
+    ephemeral range (32768-60999): a random free port there fails the settings' own checks."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if not (30000 <= port <= 31000 or 40000 <= port <= 41000):
+            return port
+
+
+@pytest.fixture(name="free_tcp_port")
+def free_tcp_port_fixture() -> Callable[[], int]:
+    return free_tcp_port
+
+
+@pytest.fixture
+def facts() -> HostFacts:
+    """A 2-CPU container with 1 GiB of /dev/shm, the image's HAProxy, 1048576 open files."""
+    return HostFacts(
+        cpus=2, shm_bytes=GIB, haproxy_binary="/usr/local/bin/haproxy", nofile_hard=1048576
+    )
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temporary directory with a short path: a UNIX socket path has at most ~100 bytes, and
+    Ray adds a 56-character node id to the admin socket's directory."""
+    path = Path(tempfile.mkdtemp(prefix="rsh", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def private_paths(tmp_path: Path, short_tmp: Path) -> dict[str, str]:
+    """Every path setting in temporary directories, so tests never touch /tmp/haproxy-serve."""
+    hap = short_tmp / "hap"
+    return {
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{hap}/haproxy.cfg",
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{hap}/admin.sock",
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{hap}/metrics.sock",
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": f"{hap}",
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{hap}/server-state",
+        "RSH_STATE_DIR": f"{tmp_path}/state",
+    }
+
+
+@pytest.fixture
+def load(facts: HostFacts, private_paths: dict[str, str]) -> Callable[..., EffectiveSettings]:
+    """load(VAR=value, ..., role=None): settings from exactly these variables plus tmp paths."""
+
+    def _load(role: Role | None = None, **env: str) -> EffectiveSettings:
+        return load_settings({**private_paths, **env}, role=role, facts=facts)
+
+    return _load

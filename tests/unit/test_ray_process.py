@@ -1,0 +1,252 @@
+"""`ray start` command lines, and run-ray / drain with a fake `ray` and fake HAProxy processes
+(copies of real binaries named `haproxy`, so /proc/<pid>/exe matches like the real one)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from ray_serve_haproxy import ray_process
+from ray_serve_haproxy.processes import haproxy_processes, is_alive
+from ray_serve_haproxy.ray_process import drain, ray_start_argv, run_ray
+from ray_serve_haproxy.settings_loader import EffectiveSettings, Role
+from ray_serve_haproxy.state_dir import RUN_RAY_PIDFILE
+
+pytestmark = pytest.mark.unit
+
+Load = Callable[..., EffectiveSettings]
+
+
+def test_head_argv(load: Load) -> None:
+    values = load(RSH_NUM_CPUS="0", RSH_RAY_START_ARGS="--include-dashboard=true").values
+    assert ray_start_argv(values, Role.HEAD, "ray") == [
+        "ray",
+        "start",
+        "--block",
+        "--head",
+        "--port=6379",
+        "--dashboard-host=127.0.0.1",
+        "--dashboard-port=8265",
+        "--num-cpus=0",
+        f"--object-store-memory={int(0.3 * 1024**3)}",
+        "--disable-usage-stats",
+        "--include-dashboard=true",
+    ]
+
+
+def test_worker_argv(load: Load) -> None:
+    values = load(role=Role.WORKER, RSH_HEAD_ADDRESS="10.0.0.2:6380").values
+    assert ray_start_argv(values, Role.WORKER, "ray") == [
+        "ray",
+        "start",
+        "--block",
+        "--address=10.0.0.2:6380",
+        f"--object-store-memory={int(0.3 * 1024**3)}",
+        "--disable-usage-stats",
+    ]
+
+
+@pytest.fixture
+def fake_ray(tmp_path: Path) -> tuple[str, Path]:
+    """A `ray` that records `ray stop ...` calls in a log file."""
+    log = tmp_path / "ray-calls.log"
+    script = tmp_path / "ray"
+    script.write_text(
+        textwrap.dedent(
+            f"""\
+            #!{sys.executable}
+            import sys
+            with open({str(log)!r}, "a") as f:
+                f.write(" ".join(sys.argv[1:]) + "\\n")
+            """
+        )
+    )
+    script.chmod(0o755)
+    return str(script), log
+
+
+@pytest.fixture
+def fake_haproxy(tmp_path: Path) -> Iterator[tuple[str, Callable[[bool], subprocess.Popen[bytes]]]]:
+    """(binary, spawn): spawn(ignore_usr1) runs a process whose exe is the fake binary."""
+    binary = tmp_path / "bin" / "haproxy"
+    binary.parent.mkdir()
+    shutil.copy(os.path.realpath(sys.executable), binary)
+    probe = subprocess.run([str(binary), "-c", "pass"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"a copied python cannot run here: {probe.stderr[-200:]!r}")
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(ignore_usr1: bool) -> subprocess.Popen[bytes]:
+        code = "import signal, time\n"
+        if ignore_usr1:
+            code += "signal.signal(signal.SIGUSR1, signal.SIG_IGN)\n"
+        code += "print('up', flush=True)\ntime.sleep(120)\n"
+        proc = subprocess.Popen([str(binary), "-c", code], stdout=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
+        procs.append(proc)
+        return proc
+
+    yield str(binary), spawn
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def sleeper_command(tmp_path: Path) -> list[str]:
+    """Stands in for `ray start --block`: runs until terminated."""
+    marker = tmp_path / "started"
+    return [sys.executable, "-c", f"import time; open({str(marker)!r}, 'w'); time.sleep(120)"]
+
+
+def test_haproxy_processes_match_by_executable(
+    fake_haproxy: tuple[str, Callable[[bool], subprocess.Popen[bytes]]],
+) -> None:
+    binary, spawn = fake_haproxy
+    proc = spawn(False)
+    assert haproxy_processes(binary) == [proc.pid]
+    assert proc.pid not in haproxy_processes("/usr/sbin/not-our-haproxy")
+
+
+def test_run_ray_cleans_up_before_and_after(
+    tmp_path: Path,
+    fake_ray: tuple[str, Path],
+    fake_haproxy: tuple[str, Callable[[bool], subprocess.Popen[bytes]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ray, calls = fake_ray
+    binary, spawn = fake_haproxy
+    monkeypatch.setattr(ray_process, "HAPROXY_SOFT_STOP_GRACE_S", 1)
+    orphan = spawn(True)  # left from a previous run, ignores the soft stop: must be killed
+    state = tmp_path / "state"
+    state.mkdir()
+    started = tmp_path / "started"
+    seen: dict[str, object] = {}
+
+    def during_run() -> None:
+        deadline = time.monotonic() + 20
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen["orphan_gone_before_start"] = orphan.poll() is not None
+        seen["pidfile"] = (state / RUN_RAY_PIDFILE).read_text().strip()
+        seen["serving"] = spawn(True)  # the HAProxy Ray starts: must not survive the stop
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    helper = threading.Thread(target=during_run)
+    helper.start()
+    try:
+        code = run_ray(
+            sleeper_command(tmp_path),
+            stop_timeout_s=7,
+            haproxy_binary=binary,
+            state_dir=str(state),
+            ray=ray,
+            ray_alive=lambda: True,
+        )
+    finally:
+        helper.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    assert code == 0
+    assert seen["orphan_gone_before_start"] is True
+    assert seen["pidfile"] == str(os.getpid())
+    assert not (state / RUN_RAY_PIDFILE).exists()
+    assert calls.read_text().splitlines() == ["stop --grace-period=7"]  # graceful, not --force
+    serving = seen["serving"]
+    assert isinstance(serving, subprocess.Popen)
+    assert serving.wait(5) == -signal.SIGKILL
+    assert haproxy_processes(binary) == []
+
+
+def test_run_ray_returns_when_ray_exits_by_itself(
+    tmp_path: Path, fake_ray: tuple[str, Path]
+) -> None:
+    ray, calls = fake_ray
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        code = run_ray(
+            [sys.executable, "-c", "raise SystemExit(3)"],
+            stop_timeout_s=5,
+            haproxy_binary=str(tmp_path / "no-haproxy"),
+            state_dir=str(tmp_path),
+            ray=ray,
+            ray_alive=lambda: True,
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    assert code == 3
+    assert not calls.exists()  # nothing to stop
+
+
+def test_drain_without_run_ray_stops_ray_itself(
+    load: Load,
+    fake_ray: tuple[str, Path],
+    fake_haproxy: tuple[str, Callable[[bool], subprocess.Popen[bytes]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ray, calls = fake_ray
+    binary, spawn = fake_haproxy
+    monkeypatch.setattr(ray_process, "HAPROXY_SOFT_STOP_GRACE_S", 1)
+    leftover = spawn(False)  # dies on SIGUSR1, HAProxy's soft stop
+    values = load(
+        RAY_SERVE_HAPROXY_BINARY_PATH=binary, RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S="9"
+    ).values
+    assert drain(values, ray=ray) == 0
+    assert calls.read_text().splitlines() == ["stop --grace-period=9"]
+    assert leftover.wait(5) == -signal.SIGUSR1
+
+
+def test_drain_signals_run_ray(load: Load, fake_ray: tuple[str, Path]) -> None:
+    ray, calls = fake_ray
+    values = load().values
+    Path(values.state_dir).mkdir(parents=True)
+    # A process whose command line says run-ray, standing in for supervisord's program.
+    stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "run-ray"])
+    try:
+        (Path(values.state_dir) / RUN_RAY_PIDFILE).write_text(f"{stand_in.pid}\n")
+        waiter = threading.Thread(target=stand_in.wait)  # reap it, like supervisord would
+        waiter.start()
+        assert drain(values, ray=ray) == 0
+        waiter.join(5)
+        assert stand_in.returncode == -signal.SIGTERM
+        assert not is_alive(stand_in.pid)
+        assert not calls.exists()  # run-ray does the stopping, not drain
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+
+
+def test_run_ray_ends_when_the_raylet_disappears(
+    tmp_path: Path, fake_ray: tuple[str, Path]
+) -> None:
+    # `ray stop` from elsewhere: daemons exit with SIGTERM and `ray start --block` keeps
+    # looping, so run-ray watches the raylet itself.
+    ray, calls = fake_ray
+    answers = iter([False, True, True] + [False] * 100)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    start = time.monotonic()
+    try:
+        code = run_ray(
+            sleeper_command(tmp_path),
+            stop_timeout_s=5,
+            haproxy_binary=str(tmp_path / "no-haproxy"),
+            state_dir=str(tmp_path),
+            ray=ray,
+            ray_alive=lambda: next(answers),
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    assert code == 1
+    assert time.monotonic() - start < 15
+    assert calls.read_text().splitlines() == ["stop --grace-period=5"]  # remnants, if any

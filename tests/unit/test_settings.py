@@ -1,0 +1,599 @@
+"""The settings model: every variable's default, overrides, refusals, translations, errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ray_serve_haproxy.cli import main
+from ray_serve_haproxy.host_facts import HostFacts
+from ray_serve_haproxy.settings import Settings, specs
+from ray_serve_haproxy.settings_loader import (
+    EffectiveSettings,
+    InvalidSettings,
+    Role,
+    Source,
+    load_settings,
+)
+
+pytestmark = pytest.mark.unit
+
+Load = Callable[..., EffectiveSettings]
+
+# The defaults as the guide (and, for the rest, Ray 2.60 / the contract) give them. Written out
+# here rather than read from settings.py, so a changed default fails a test.
+EXPECTED_DEFAULTS: dict[str, Any] = {
+    "RAY_SERVE_ENABLE_HA_PROXY": False,
+    "RAY_SERVE_HAPROXY_MAXCONN": 20000,  # the guide's, not Ray's 4096
+    "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": 3600,
+    "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": None,
+    "RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S": 5,  # the deliberate deviation from the guide
+    "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S": 120,
+    "RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL": 2,
+    "RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE": 2,
+    "RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER": "5s",
+    "RAY_SERVE_HAPROXY_HEALTH_CHECK_FASTINTER": "250ms",
+    "RAY_SERVE_HAPROXY_HEALTH_CHECK_DOWNINTER": "250ms",
+    "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": "/tmp/haproxy-serve/haproxy.cfg",
+    "RAY_SERVE_HAPROXY_SOCKET_PATH": "/tmp/haproxy-serve/admin.sock",
+    "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": "/tmp/haproxy-serve",
+    "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": "/tmp/haproxy-serve/server-state",
+    "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": "/tmp/haproxy-serve/metrics.sock",
+    "RAY_SERVE_HAPROXY_METRICS_PORT": 9101,
+    "RAY_SERVE_HAPROXY_STATS_PORT": 8404,
+    "RAY_SERVE_HAPROXY_SYSLOG_PORT": 514,
+    "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": 30000,
+    "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": 31000,
+    "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": 40000,
+    "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": 41000,
+    "RSH_HEAD_ADDRESS": None,
+    "RSH_RAY_PORT": 6379,
+    "RSH_HTTP_PORT": 8000,
+    "RSH_DASHBOARD_HOST": "127.0.0.1",
+    "RSH_DASHBOARD_PORT": 8265,
+    "RSH_NUM_CPUS": None,
+    "RSH_SERVE_CONFIG": None,
+    "RSH_SERVE_DEPLOY_TIMEOUT_S": 300,
+    "RSH_STATE_DIR": "/tmp/ray-serve-haproxy",
+    "RSH_RAY_START_ARGS": (),
+    "RSH_PYTHONPATH": None,
+}
+DERIVED = {
+    "RAY_SERVE_HAPROXY_NBTHREAD",
+    "RAY_SERVE_HAPROXY_BINARY_PATH",
+    "RAY_SERVE_HAPROXY_LOG_TARGET",
+    "RSH_OBJECT_STORE_MEMORY",
+}
+GUIDE_VARIABLES = {
+    "RAY_SERVE_ENABLE_HA_PROXY",
+    "RAY_SERVE_HAPROXY_MAXCONN",
+    "RAY_SERVE_HAPROXY_NBTHREAD",
+    "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S",
+    "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S",
+    "RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S",
+    "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S",
+    "RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL",
+    "RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE",
+    "RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER",
+    "RAY_SERVE_HAPROXY_HEALTH_CHECK_FASTINTER",
+    "RAY_SERVE_HAPROXY_HEALTH_CHECK_DOWNINTER",
+    "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC",
+    "RAY_SERVE_HAPROXY_SOCKET_PATH",
+    "RAY_SERVE_HAPROXY_SERVER_STATE_BASE",
+    "RAY_SERVE_HAPROXY_SERVER_STATE_FILE",
+    "RAY_SERVE_HAPROXY_METRICS_PORT",
+    "RAY_SERVE_HAPROXY_SYSLOG_PORT",
+    "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT",
+    "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT",
+    "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT",
+    "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT",
+}
+RAY_260_EXTRAS = {
+    "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH",
+    "RAY_SERVE_HAPROXY_STATS_PORT",
+    "RAY_SERVE_HAPROXY_LOG_TARGET",
+    "RAY_SERVE_HAPROXY_BINARY_PATH",
+}
+
+
+def value_of(effective: EffectiveSettings, variable: str) -> Any:
+    for name, spec in specs():
+        if spec.env == variable:
+            return getattr(effective.values, name)
+    raise KeyError(variable)
+
+
+def errors_of(load: Load, role: Role | None = None, /, **env: str) -> list[str]:
+    with pytest.raises(InvalidSettings) as caught:
+        load(role=role, **env)
+    return [str(e) for e in caught.value.errors]
+
+
+# --- coverage and defaults --------------------------------------------------------------------
+
+
+def test_every_guide_variable_and_ray_260_extra_is_declared() -> None:
+    declared = {spec.env for _, spec in specs()}
+    assert declared >= GUIDE_VARIABLES, GUIDE_VARIABLES - declared
+    assert declared >= RAY_260_EXTRAS, RAY_260_EXTRAS - declared
+    assert declared == set(EXPECTED_DEFAULTS) | DERIVED
+
+
+def test_every_default(facts: HostFacts) -> None:
+    effective = load_settings({}, facts=facts)
+    for variable, expected in EXPECTED_DEFAULTS.items():
+        assert value_of(effective, variable) == expected, variable
+        assert effective.sources[variable] == Source.DEFAULT, variable
+    for variable in DERIVED:
+        assert effective.sources[variable] == Source.DERIVED, variable
+
+
+def test_derived_defaults(facts: HostFacts) -> None:
+    effective = load_settings({}, facts=facts)
+    assert effective.values.nbthread == 2  # the 2 CPUs of `facts`
+    assert effective.values.haproxy_binary_path == "/usr/local/bin/haproxy"
+    assert effective.values.log_target == "127.0.0.1:514"
+    assert effective.values.object_store_memory == int(0.3 * 1024**3)
+
+
+def test_timeout_connect_deviation_is_documented_in_its_description() -> None:
+    spec = next(s for _, s in specs() if s.env == "RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S")
+    assert spec.default == 5
+    assert "retry-on conn-failure" in spec.description and "redispatch" in spec.description
+    assert "guide" in spec.description
+
+
+# --- valid overrides --------------------------------------------------------------------------
+
+OVERRIDES: list[tuple[str, str, Any]] = [
+    ("RAY_SERVE_ENABLE_HA_PROXY", "1", True),
+    ("RAY_SERVE_HAPROXY_MAXCONN", "4096", 4096),
+    ("RAY_SERVE_HAPROXY_NBTHREAD", "8", 8),
+    ("RAY_SERVE_HAPROXY_BINARY_PATH", "/bin/sh", "/bin/sh"),  # any executable file
+    ("RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S", "300", 300),
+    ("RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S", "600", 600),
+    ("RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S", "0", 0),
+    ("RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S", "30", 30),
+    ("RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL", "3", 3),
+    ("RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE", "5", 5),
+    ("RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER", "2s", "2s"),
+    ("RAY_SERVE_HAPROXY_HEALTH_CHECK_FASTINTER", "100ms", "100ms"),
+    ("RAY_SERVE_HAPROXY_HEALTH_CHECK_DOWNINTER", "1m", "1m"),
+    ("RAY_SERVE_HAPROXY_METRICS_PORT", "9102", 9102),
+    ("RAY_SERVE_HAPROXY_STATS_PORT", "8405", 8405),
+    ("RAY_SERVE_HAPROXY_SYSLOG_PORT", "5140", 5140),
+    ("RAY_SERVE_HAPROXY_LOG_TARGET", "10.0.0.9:514", "10.0.0.9:514"),
+    ("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", "30500", 30500),
+    ("RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT", "32000", 32000),
+    ("RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT", "40500", 40500),
+    ("RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT", "42000", 42000),
+    ("RSH_HEAD_ADDRESS", "head:6379", "head:6379"),
+    ("RSH_HEAD_ADDRESS", "ray_head.net:6380", "ray_head.net:6380"),
+    ("RSH_RAY_PORT", "6380", 6380),
+    ("RSH_HTTP_PORT", "8080", 8080),
+    ("RSH_DASHBOARD_HOST", "0.0.0.0", "0.0.0.0"),
+    ("RSH_DASHBOARD_PORT", "8266", 8266),
+    ("RSH_NUM_CPUS", "0", 0),
+    ("RSH_OBJECT_STORE_MEMORY", "200000000", 200000000),
+    ("RSH_SERVE_DEPLOY_TIMEOUT_S", "60", 60),
+    (
+        "RSH_RAY_START_ARGS",
+        "--resources='{\"x\": 1}' --min-worker-port=10002",
+        ('--resources={"x": 1}', "--min-worker-port=10002"),
+    ),
+    ("RSH_PYTHONPATH", "/opt/app:/opt/lib", "/opt/app:/opt/lib"),
+]
+
+
+@pytest.mark.parametrize(("variable", "raw", "expected"), OVERRIDES, ids=[o[0] for o in OVERRIDES])
+def test_valid_override(load: Load, variable: str, raw: str, expected: Any) -> None:
+    effective = load(**{variable: raw})
+    assert value_of(effective, variable) == expected
+    assert effective.sources[variable] == Source.ENVIRONMENT
+
+
+def test_path_overrides(load: Load, tmp_path: Path, short_tmp: Path) -> None:
+    hap = short_tmp / "other"
+    config = tmp_path / "serve.yaml"
+    config.write_text("applications: []\n")
+    effective = load(
+        RAY_SERVE_HAPROXY_CONFIG_FILE_LOC=f"{hap}/cfg/haproxy.cfg",
+        RAY_SERVE_HAPROXY_SOCKET_PATH=f"{hap}/sock/admin.sock",
+        RAY_SERVE_HAPROXY_SERVER_STATE_BASE=f"{hap}/state",
+        RAY_SERVE_HAPROXY_SERVER_STATE_FILE=f"{hap}/state/server-state",
+        RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH=f"{hap}/metrics/m.sock",
+        RSH_STATE_DIR=f"{tmp_path}/rsh",
+        RSH_SERVE_CONFIG=str(config),
+    )
+    assert effective.values.config_file_loc == f"{hap}/cfg/haproxy.cfg"
+    assert effective.values.socket_path == f"{hap}/sock/admin.sock"
+    assert effective.values.server_state_base == f"{hap}/state"
+    assert effective.values.server_state_file == f"{hap}/state/server-state"
+    assert effective.values.metrics_socket_path == f"{hap}/metrics/m.sock"
+    assert effective.values.state_dir == f"{tmp_path}/rsh"
+    assert effective.values.serve_config == str(config)
+
+
+def test_empty_variable_counts_as_unset(load: Load) -> None:
+    effective = load(RAY_SERVE_HAPROXY_MAXCONN="", RAY_SERVE_HAPROXY_NBTHREAD=" ")
+    assert effective.values.maxconn == 20000
+    assert effective.sources["RAY_SERVE_HAPROXY_MAXCONN"] == Source.DEFAULT
+    assert effective.sources["RAY_SERVE_HAPROXY_NBTHREAD"] == Source.DERIVED
+
+
+# --- refusals, one per kind of invalid value --------------------------------------------------
+
+INVALID: list[tuple[str, str, str]] = [
+    ("RAY_SERVE_HAPROXY_MAXCONN", "abc", "not an integer"),
+    ("RAY_SERVE_HAPROXY_MAXCONN", "0", "out of range"),
+    ("RAY_SERVE_HAPROXY_MAXCONN", "2.5", "not an integer"),
+    ("RAY_SERVE_HAPROXY_NBTHREAD", "65", "out of range"),
+    ("RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S", "-5", "out of range"),
+    ("RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S", "30s", "whole number of seconds"),
+    ("RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S", "-1", "out of range"),
+    ("RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S", "0", "out of range"),
+    ("RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL", "0", "out of range"),
+    ("RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE", "x", "not an integer"),
+    ("RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER", "5", "5ms"),
+    ("RAY_SERVE_HAPROXY_HEALTH_CHECK_FASTINTER", "250", "no unit"),
+    ("RAY_SERVE_HAPROXY_HEALTH_CHECK_DOWNINTER", "5sec", "not an HAProxy duration"),
+    ("RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER", "0s", "greater than zero"),
+    ("RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER", "30d", "maximum timer"),
+    ("RAY_SERVE_HAPROXY_METRICS_PORT", "0", "port 1-65535"),
+    ("RAY_SERVE_HAPROXY_STATS_PORT", "70000", "port 1-65535"),
+    ("RAY_SERVE_HAPROXY_SYSLOG_PORT", "syslog", "not an integer"),
+    ("RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT", "65536", "out of range"),
+    ("RAY_SERVE_ENABLE_HA_PROXY", "true", "0 or 1"),
+    ("RAY_SERVE_HAPROXY_BINARY_PATH", "haproxy", "not an absolute path"),
+    ("RAY_SERVE_HAPROXY_SOCKET_PATH", "/tmp/my dir/admin.sock", "space"),
+    ("RAY_SERVE_HAPROXY_CONFIG_FILE_LOC", "/tmp/x#/haproxy.cfg", "'#'"),
+    ("RAY_SERVE_HAPROXY_LOG_TARGET", "127.0.0.1:514 local0", "space"),
+    ("RAY_SERVE_HAPROXY_LOG_TARGET", "127.0.0.1:99999", "not a host"),
+    ("RSH_HEAD_ADDRESS", "head", "no port"),
+    ("RSH_HEAD_ADDRESS", "head:port", "not a number"),
+    ("RSH_HEAD_ADDRESS", "bad_host!:6379", "not an IP address or host name"),
+    ("RSH_NUM_CPUS", "-1", "out of range"),
+    ("RSH_OBJECT_STORE_MEMORY", "1000", "integer 78643200"),
+    ("RSH_RAY_START_ARGS", "--foo 'unbalanced", "shell"),
+    ("RSH_RAY_START_ARGS", "--head", "--head"),
+    ("RSH_RAY_START_ARGS", "--address=other:6379", "--address"),
+    ("RSH_PYTHONPATH", "relative/dir", "absolute"),
+    ("RSH_SERVE_DEPLOY_TIMEOUT_S", "5m", "whole number of seconds"),
+]
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "expected_text"),
+    [i for i in INVALID if i[2] is not None],
+    ids=[f"{i[0]}={i[1]}" for i in INVALID if i[2] is not None],
+)
+def test_invalid_value_is_refused(load: Load, variable: str, raw: str, expected_text: str) -> None:
+    errors = errors_of(load, **{variable: raw})
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"{variable}={raw!r}: "), errors[0]
+    assert expected_text in errors[0]
+    assert "allowed:" in errors[0]
+
+
+def test_bare_duration_hint_explains_milliseconds(load: Load) -> None:
+    (error,) = errors_of(load, RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER="5")
+    assert "bare number as milliseconds" in error and "5s" in error
+
+
+def test_all_errors_at_once_naming_each_variable(load: Load) -> None:
+    errors = errors_of(
+        load,
+        RAY_SERVE_HAPROXY_MAXCONN="abc",
+        RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER="5",
+        RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT="32000",
+    )
+    assert len(errors) == 3, errors
+    text = "\n".join(errors)
+    for variable, value in (
+        ("RAY_SERVE_HAPROXY_MAXCONN", "abc"),
+        ("RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER", "5"),
+        ("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", "32000"),
+    ):
+        assert f"{variable}='{value}'" in text
+    assert "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT=31000" in text  # says what is allowed
+
+
+def test_cli_exits_2_with_every_error_and_starts_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    monkeypatch.setenv("RSH_STATE_DIR", str(state))
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_MAXCONN", "abc")
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER", "5")
+    monkeypatch.setenv("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", "32000")
+    for command in (["head"], ["worker"], ["check"], ["config"]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        for variable in (
+            "RAY_SERVE_HAPROXY_MAXCONN",
+            "RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER",
+            "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT",
+        ):
+            assert variable in err, (command, err)
+    assert not state.exists()  # nothing prepared, nothing started
+
+
+# --- cross-setting rules ----------------------------------------------------------------------
+
+
+def test_port_ranges_must_not_overlap(load: Load) -> None:
+    (error,) = errors_of(
+        load,
+        RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT="30500",
+        RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT="35000",
+    )
+    assert error.startswith("RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT='30500'")
+    assert "overlaps" in error
+
+
+@pytest.mark.parametrize(
+    "fixed",
+    [
+        "RSH_HTTP_PORT",
+        "RAY_SERVE_HAPROXY_METRICS_PORT",
+        "RAY_SERVE_HAPROXY_STATS_PORT",
+        "RAY_SERVE_HAPROXY_SYSLOG_PORT",
+        "RSH_RAY_PORT",
+        "RSH_DASHBOARD_PORT",
+    ],
+)
+def test_fixed_port_inside_a_replica_range_is_refused(load: Load, fixed: str) -> None:
+    (error,) = errors_of(load, **{fixed: "30010"})
+    assert error.startswith(f"{fixed}='30010'"), error
+    assert "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT" in error
+
+
+def test_range_moved_onto_a_fixed_port_blames_the_range(load: Load) -> None:
+    (error,) = errors_of(
+        load,
+        RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT="7900",
+        RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT="8100",
+    )
+    assert error.startswith("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT='7900'")
+    assert "RSH_HTTP_PORT=8000" in error
+
+
+def test_fixed_tcp_ports_must_differ(load: Load) -> None:
+    (error,) = errors_of(load, RAY_SERVE_HAPROXY_STATS_PORT="8000")
+    assert error.startswith("RAY_SERVE_HAPROXY_STATS_PORT='8000'")
+    assert "RSH_HTTP_PORT" in error
+
+
+def test_syslog_port_may_share_a_number_with_a_tcp_port(load: Load) -> None:
+    assert load(RAY_SERVE_HAPROXY_SYSLOG_PORT="8000").values.syslog_port == 8000
+
+
+def test_socket_path_longer_than_haproxy_allows(load: Load) -> None:
+    long_dir = "/tmp/" + "d" * 40
+    (error,) = errors_of(load, RAY_SERVE_HAPROXY_SOCKET_PATH=f"{long_dir}/admin.sock")
+    assert error.startswith("RAY_SERVE_HAPROXY_SOCKET_PATH=")
+    assert "97" in error
+
+
+def test_metrics_socket_path_length(load: Load) -> None:
+    (error,) = errors_of(load, RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH="/tmp/" + "m" * 50 + "/m.sock")
+    assert error.startswith("RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH=") and "107" in error
+
+
+def test_directory_that_cannot_be_created(load: Load, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    (error,) = errors_of(load, RAY_SERVE_HAPROXY_CONFIG_FILE_LOC=f"{blocker}/sub/haproxy.cfg")
+    assert error.startswith("RAY_SERVE_HAPROXY_CONFIG_FILE_LOC=")
+    assert "not a directory" in error
+
+
+@pytest.mark.skipif(os.getuid() == 0, reason="root may write anywhere")
+def test_directory_that_is_not_writable(load: Load, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    (error,) = errors_of(load, RSH_STATE_DIR=f"{locked}/state")
+    assert "not writable" in error
+
+
+def test_worker_needs_the_head_address(load: Load) -> None:
+    (error,) = errors_of(load, Role.WORKER)
+    assert error.startswith("RSH_HEAD_ADDRESS=''") and "required" in error
+    assert load(role=Role.HEAD).values.head_address is None
+    assert load(role=Role.WORKER, RSH_HEAD_ADDRESS="head:6379").values.head_address == "head:6379"
+
+
+def test_serve_config_must_be_a_readable_file(load: Load, tmp_path: Path) -> None:
+    (error,) = errors_of(load, RSH_SERVE_CONFIG=str(tmp_path / "missing.yaml"))
+    assert error.startswith("RSH_SERVE_CONFIG=") and "readable file" in error
+
+
+# --- translations and derived values ----------------------------------------------------------
+
+
+def test_syslog_port_translates_to_log_target(load: Load) -> None:
+    effective = load(RAY_SERVE_ENABLE_HA_PROXY="1", RAY_SERVE_HAPROXY_SYSLOG_PORT="5140")
+    assert effective.values.log_target == "127.0.0.1:5140"
+    assert effective.sources["RAY_SERVE_HAPROXY_LOG_TARGET"] == Source.DERIVED
+    env = effective.ray_env()
+    assert env["RAY_SERVE_HAPROXY_LOG_TARGET"] == "127.0.0.1:5140"
+    assert "RAY_SERVE_HAPROXY_SYSLOG_PORT" not in env  # Ray 2.60 does not read it
+    assert effective.syslog_receiver_port == 5140
+
+
+def test_explicit_log_target_wins_and_disables_the_receiver(load: Load) -> None:
+    effective = load(RAY_SERVE_ENABLE_HA_PROXY="1", RAY_SERVE_HAPROXY_LOG_TARGET="/dev/log")
+    assert effective.ray_env()["RAY_SERVE_HAPROXY_LOG_TARGET"] == "/dev/log"
+    assert effective.syslog_receiver_port is None
+
+
+def test_explicit_local_log_target_matching_syslog_port(load: Load) -> None:
+    effective = load(
+        RAY_SERVE_ENABLE_HA_PROXY="1",
+        RAY_SERVE_HAPROXY_SYSLOG_PORT="5140",
+        RAY_SERVE_HAPROXY_LOG_TARGET="127.0.0.1:5140",
+    )
+    assert effective.syslog_receiver_port == 5140
+
+
+def test_local_log_target_that_misses_the_receiver_is_refused(load: Load) -> None:
+    (error,) = errors_of(load, RAY_SERVE_HAPROXY_LOG_TARGET="127.0.0.1:5140")
+    assert error.startswith("RAY_SERVE_HAPROXY_LOG_TARGET='127.0.0.1:5140'")
+    assert "RAY_SERVE_HAPROXY_SYSLOG_PORT=514" in error
+
+
+@pytest.mark.parametrize(("cpus", "expected"), [(1, 1), (2, 2), (3, 3), (4, 4), (16, 4)])
+def test_nbthread_derived_from_cpus_at_most_4(
+    private_paths: dict[str, str], cpus: int, expected: int
+) -> None:
+    facts = HostFacts(cpus=cpus, shm_bytes=None, haproxy_binary=None)
+    effective = load_settings(private_paths, facts=facts)
+    assert effective.values.nbthread == expected
+    assert effective.ray_env()["RAY_SERVE_HAPROXY_NBTHREAD"] == str(expected)
+
+
+def test_explicit_nbthread_is_not_capped(private_paths: dict[str, str]) -> None:
+    facts = HostFacts(cpus=2, shm_bytes=None, haproxy_binary=None)
+    effective = load_settings({**private_paths, "RAY_SERVE_HAPROXY_NBTHREAD": "8"}, facts=facts)
+    assert effective.values.nbthread == 8
+
+
+@pytest.mark.parametrize(
+    ("shm", "expected"),
+    [(None, 78643200), (64 * 1024**2, 78643200), (512 * 1024**2, int(0.3 * 512 * 1024**2))],
+)
+def test_object_store_memory_derived_from_shm(
+    private_paths: dict[str, str], shm: int | None, expected: int
+) -> None:
+    facts = HostFacts(cpus=2, shm_bytes=shm, haproxy_binary=None)
+    assert load_settings(private_paths, facts=facts).values.object_store_memory == expected
+
+
+def test_binary_path_unresolved_is_not_exported(private_paths: dict[str, str]) -> None:
+    facts = HostFacts(cpus=2, shm_bytes=None, haproxy_binary=None)
+    effective = load_settings(private_paths, facts=facts)  # Python-proxy mode needs none
+    assert effective.values.haproxy_binary_path == ""
+    assert "RAY_SERVE_HAPROXY_BINARY_PATH" not in effective.ray_env()
+
+
+def test_haproxy_mode_without_any_binary_is_refused(private_paths: dict[str, str]) -> None:
+    facts = HostFacts(cpus=2, shm_bytes=None, haproxy_binary=None)
+    with pytest.raises(InvalidSettings) as caught:
+        load_settings({**private_paths, "RAY_SERVE_ENABLE_HA_PROXY": "1"}, facts=facts)
+    (error,) = caught.value.errors
+    assert str(error).startswith("RAY_SERVE_HAPROXY_BINARY_PATH=''")
+
+
+def test_explicit_binary_must_be_executable(load: Load, tmp_path: Path) -> None:
+    plain = tmp_path / "haproxy"
+    plain.write_text("not executable")
+    (error,) = errors_of(load, RAY_SERVE_HAPROXY_BINARY_PATH=str(plain))
+    assert "no executable file" in error
+    (error,) = errors_of(load, RAY_SERVE_HAPROXY_BINARY_PATH="/nonexistent/haproxy")
+    assert "no executable file" in error
+
+
+def test_ray_env_carries_every_ray_facing_effective_value(load: Load) -> None:
+    env = load(RAY_SERVE_ENABLE_HA_PROXY="1", RSH_HTTP_PORT="8080").ray_env()
+    assert env == {
+        "RAY_SERVE_ENABLE_HA_PROXY": "1",
+        "RAY_SERVE_HAPROXY_MAXCONN": "20000",
+        "RAY_SERVE_HAPROXY_NBTHREAD": "2",
+        "RAY_SERVE_HAPROXY_BINARY_PATH": "/usr/local/bin/haproxy",
+        "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "3600",
+        "RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S": "5",
+        "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S": "120",
+        "RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL": "2",
+        "RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE": "2",
+        "RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER": "5s",
+        "RAY_SERVE_HAPROXY_HEALTH_CHECK_FASTINTER": "250ms",
+        "RAY_SERVE_HAPROXY_HEALTH_CHECK_DOWNINTER": "250ms",
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": env["RAY_SERVE_HAPROXY_CONFIG_FILE_LOC"],
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": env["RAY_SERVE_HAPROXY_SOCKET_PATH"],
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": env["RAY_SERVE_HAPROXY_SERVER_STATE_BASE"],
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": env["RAY_SERVE_HAPROXY_SERVER_STATE_FILE"],
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": env["RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH"],
+        "RAY_SERVE_HAPROXY_METRICS_PORT": "9101",
+        "RAY_SERVE_HAPROXY_STATS_PORT": "8404",
+        "RAY_SERVE_HAPROXY_LOG_TARGET": "127.0.0.1:514",
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": "30000",
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": "31000",
+        "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": "40000",
+        "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": "41000",
+    }
+    assert not any(name.startswith("RSH_") for name in env)
+
+
+def test_ray_env_values_parse_the_way_ray_260_reads_them(load: Load) -> None:
+    # Ray does int(os.environ[...]) for these; a unit suffix would crash its constants module.
+    env = load(RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S="600").ray_env()
+    for name in (
+        "RAY_SERVE_HAPROXY_MAXCONN",
+        "RAY_SERVE_HAPROXY_NBTHREAD",
+        "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S",
+        "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S",
+        "RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S",
+        "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S",
+        "RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL",
+        "RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE",
+        "RAY_SERVE_HAPROXY_METRICS_PORT",
+        "RAY_SERVE_HAPROXY_STATS_PORT",
+    ):
+        int(env[name])
+    assert env["RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S"] == "600"
+
+
+def test_config_json_lists_value_and_source(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import json
+
+    monkeypatch.setenv("RSH_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_MAXCONN", "1234")
+    monkeypatch.delenv("RAY_SERVE_HAPROXY_NBTHREAD", raising=False)
+    assert main(["config", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    settings = data["settings"]
+    assert settings["RAY_SERVE_HAPROXY_MAXCONN"] == {"value": "1234", "source": "environment"}
+    assert settings["RAY_SERVE_HAPROXY_NBTHREAD"]["source"] == "derived"
+    assert settings["RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S"] == {"value": "5", "source": "default"}
+    assert data["ray_env"]["RAY_SERVE_HAPROXY_MAXCONN"] == "1234"
+    assert set(settings) == {spec.env for _, spec in specs()}
+
+
+def test_settings_fields_all_have_specs() -> None:
+    import dataclasses
+
+    assert len(specs()) == len(dataclasses.fields(Settings))
+
+
+def test_default_maxconn_fits_a_low_open_files_limit(private_paths: dict[str, str]) -> None:
+    facts = HostFacts(cpus=2, shm_bytes=None, haproxy_binary=None, nofile_hard=20000)
+    effective = load_settings(private_paths, facts=facts)
+    # HAProxy asked for 50030 fds at maxconn 20000 and for 20005 at 7990 (measured).
+    assert 7000 < effective.values.maxconn < 7990
+    assert effective.sources["RAY_SERVE_HAPROXY_MAXCONN"] == Source.DERIVED
+    assert effective.ray_env()["RAY_SERVE_HAPROXY_MAXCONN"] == str(effective.values.maxconn)
+
+
+def test_explicit_maxconn_beyond_the_open_files_limit_is_refused(
+    private_paths: dict[str, str],
+) -> None:
+    facts = HostFacts(cpus=2, shm_bytes=None, haproxy_binary=None, nofile_hard=20000)
+    with pytest.raises(InvalidSettings) as caught:
+        load_settings({**private_paths, "RAY_SERVE_HAPROXY_MAXCONN": "20000"}, facts=facts)
+    (error,) = caught.value.errors
+    assert str(error).startswith("RAY_SERVE_HAPROXY_MAXCONN='20000'")
+    assert "ulimit" in str(error)
+    ok = {**private_paths, "RAY_SERVE_HAPROXY_MAXCONN": "4096"}
+    assert load_settings(ok, facts=facts).values.maxconn == 4096
+
+
+def test_unlimited_open_files_keep_the_guide_default(private_paths: dict[str, str]) -> None:
+    facts = HostFacts(cpus=2, shm_bytes=None, haproxy_binary=None, nofile_hard=None)
+    effective = load_settings(private_paths, facts=facts)
+    assert effective.values.maxconn == 20000
+    assert effective.sources["RAY_SERVE_HAPROXY_MAXCONN"] == Source.DEFAULT
