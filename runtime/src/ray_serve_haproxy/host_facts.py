@@ -9,6 +9,7 @@ import importlib.util
 import os
 import resource
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,10 @@ def default_haproxy_binary() -> str | None:
     return wheel_haproxy_binary() or shutil.which("haproxy")
 
 
+def is_executable_file(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
 def nofile_hard_limit() -> int | None:
     """The hard RLIMIT_NOFILE every process we start inherits (None: unlimited)."""
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -55,6 +60,8 @@ class HostFacts:
     shm_bytes: int | None
     haproxy_binary: str | None
     nofile_hard: int | None = None  # None: unlimited or unknown
+    # Whether a path is an executable file here (tests describe another filesystem, e.g. the image's).
+    executable: Callable[[str], bool] = is_executable_file
 
     @classmethod
     def probe(cls) -> HostFacts:

@@ -1,0 +1,141 @@
+"""The runtime as the image's entrypoint: validation, a lone head that serves, a clean stop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+from docker.models.containers import Container
+
+from .conftest import ImageRunner
+
+pytestmark = pytest.mark.image
+
+HARD_STOP_AFTER_S = 20
+# Ray's `ray stop` grace period is the hard-stop time; supervisord and tini add a little.
+STOP_BUDGET_S = HARD_STOP_AFTER_S + 30
+HEALTHZ_WITHIN_S = 60
+
+
+def test_check_passes_with_the_default_environment(image_runner: ImageRunner) -> None:
+    result = image_runner.run(["check", "--no-ports"], timeout_s=60)
+    assert result.exit_code == 0, result.output
+
+
+def test_check_names_every_bad_setting_and_fails_fast(image_runner: ImageRunner) -> None:
+    bad = {
+        "RAY_SERVE_HAPROXY_MAXCONN": "abc",
+        "RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER": "5",
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": "32000",
+    }
+    started = time.monotonic()
+    result = image_runner.run(["check"], environment=bad, timeout_s=60)
+    elapsed = time.monotonic() - started
+    assert result.exit_code != 0, result.output
+    for name, value in bad.items():
+        assert name in result.output, f"{name} not named:\n{result.output}"
+        assert value in result.output
+    assert elapsed < 20, f"check took {elapsed:.1f}s"
+
+
+def test_head_refuses_bad_settings_before_starting_anything(image_runner: ImageRunner) -> None:
+    result = image_runner.run(
+        ["head"], environment={"RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER": "5"}, timeout_s=60
+    )
+    assert result.exit_code != 0, result.output
+    assert "RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER" in result.output
+    assert "supervisord started" not in result.output
+    assert "starting: " not in result.output, "Ray was started despite invalid settings"
+
+
+# Ray 2.60's HAProxy answers /-/healthz with 503 "Route table is not populated yet" until the
+# first application exists, so the lone head deploys one: the baked demo's `hello`, one replica,
+# which fits on the head (it offers its CPUs here, unlike in compose).
+LONE_HEAD_SERVE_CONFIG = """\
+applications:
+  - name: hello
+    route_prefix: /hello
+    import_path: demo_app:hello_app
+    deployments:
+      - name: Hello
+        num_replicas: 1
+        ray_actor_options:
+          num_cpus: 0.5
+"""
+DEMO_DIR = "/opt/ray-serve-haproxy/examples/demo"
+
+
+@pytest.fixture
+def lone_head(
+    docker_client: docker.DockerClient, image_runner: ImageRunner, tmp_path: Path
+) -> Iterator[Container]:
+    serve_config = tmp_path / "serve_config.yaml"
+    serve_config.write_text(LONE_HEAD_SERVE_CONFIG)
+    serve_config.chmod(0o644)
+    container = docker_client.containers.run(
+        image_runner.image.id,
+        command=["head"],
+        detach=True,
+        shm_size="512m",
+        environment={
+            "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S": str(HARD_STOP_AFTER_S),
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "RSH_SERVE_CONFIG": "/etc/lone-head/serve_config.yaml",
+            "RSH_PYTHONPATH": DEMO_DIR,
+        },
+        volumes={str(serve_config): {"bind": "/etc/lone-head/serve_config.yaml", "mode": "ro"}},
+        ports={"8000/tcp": ("127.0.0.1", None)},
+    )
+    try:
+        yield container
+    finally:
+        container.remove(force=True)
+
+
+def _host_port(container: Container) -> int:
+    container.reload()
+    bindings = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"]
+    return int(bindings[0]["HostPort"])
+
+
+def _processes(container: Container) -> list[str]:
+    top = container.top(ps_args="-eo pid,comm")
+    return [row[-1] for row in top["Processes"]]
+
+
+def test_lone_head_serves_healthz_then_stops_cleanly(lone_head: Container) -> None:
+    url = f"http://127.0.0.1:{_host_port(lone_head)}/-/healthz"
+    started = time.monotonic()
+    status = None
+    while time.monotonic() - started < HEALTHZ_WITHIN_S:
+        try:
+            status = requests.get(url, timeout=2).status_code
+        except requests.RequestException:
+            status = None
+        if status == 200:
+            break
+        time.sleep(1)
+    took = time.monotonic() - started
+    assert status == 200, f"/-/healthz not 200 within {HEALTHZ_WITHIN_S}s:\n{lone_head.logs()!r}"
+    print(f"\n[image] lone head: /-/healthz 200 after {took:.1f}s")
+    hello = requests.get(url.replace("/-/healthz", "/hello"), timeout=5)
+    assert hello.status_code == 200, hello.text
+    running = _processes(lone_head)
+    assert "haproxy" in running and "raylet" in running, running
+
+    started = time.monotonic()
+    lone_head.stop(timeout=STOP_BUDGET_S + 30)
+    stop_took = time.monotonic() - started
+    lone_head.reload()
+    state = lone_head.attrs["State"]
+    logs = lone_head.logs().decode(errors="replace")
+    print(f"[image] docker stop took {stop_took:.1f}s, exit code {state['ExitCode']}")
+    # 137 would mean Docker had to SIGKILL: the graceful path did not finish in time.
+    assert state["ExitCode"] in (0, 143), f"exit code {state['ExitCode']}\n{logs[-3000:]}"
+    assert stop_took < STOP_BUDGET_S, f"docker stop took {stop_took:.1f}s"
+    # run-ray logs this only after `ray stop` and the sweep for leftover HAProxy processes.
+    assert "ray-serve-haproxy: Ray stopped" in logs, logs[-3000:]
