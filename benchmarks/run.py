@@ -965,6 +965,26 @@ def write_outputs(data: dict[str, Any], out_dir: Path) -> None:
     (out_dir / f"{name}.md").write_text(render_markdown(data))
     render_chart(data, out_dir / f"{name}.png")
     log(f"wrote {out_dir / name}.json, .md, .png")
+    if name == "latest":
+        update_readme(data, out_dir)
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+README_START, README_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+
+
+def update_readme(data: dict[str, Any], out_dir: Path) -> None:
+    """Puts the latest run's tables and chart into README's Performance section."""
+    text = README.read_text()
+    if README_START not in text or README_END not in text:
+        return
+    body = render_markdown(data).split("\n", 1)[1].strip()  # the section has its own heading
+    chart = (out_dir / f"{data['name']}.png").resolve().relative_to(README.parent)
+    body = body.replace(f"]({data['name']}.png)", f"]({chart})")
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    README.write_text(f"{head}{README_START}\n{body}\n{README_END}{tail}")
+    log(f"updated the Performance section of {README.name}")
 
 
 # ---------------------------------------------------------------------------- main

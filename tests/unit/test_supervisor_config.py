@@ -93,7 +93,10 @@ def test_head_programs_and_commands(head: EffectiveSettings) -> None:
     assert conf["program:serve-up"]["autorestart"] == "false"
     assert conf["program:serve-up"]["startsecs"] == "0"
 
-    assert argv(conf, "program:syslog")[3:] == ["syslog", "--host", "127.0.0.1", "--port", "514"]
+    assert argv(conf, "program:syslog")[3:] == [
+        *("syslog", "--host", "127.0.0.1", "--port", "514"),
+        *("--output", "/proc/1/fd/1"),  # the container's stdout, not through supervisord
+    ]
     assert argv(conf, "eventlistener:watchdog")[3:] == ["watchdog", "--program", "ray"]
 
 

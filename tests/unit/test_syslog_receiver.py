@@ -6,9 +6,10 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from ray_serve_haproxy.syslog_receiver import format_line
+from ray_serve_haproxy.syslog_receiver import format_line, open_output, read_batch
 
 pytestmark = pytest.mark.unit
 
@@ -75,3 +76,30 @@ def test_receiver_reports_a_busy_port() -> None:
         )
     assert result.returncode == 1
     assert f"cannot listen on udp 127.0.0.1:{port}" in result.stderr
+
+
+def test_a_burst_of_datagrams_is_read_in_one_batch() -> None:
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for i in range(5):
+            sender.sendto(f"<134>line {i}".encode(), receiver.getsockname())
+        time.sleep(0.1)
+        batch = read_batch(receiver, limit=3)
+        assert batch == [b"<134>line 0", b"<134>line 1", b"<134>line 2"]
+        assert read_batch(receiver) == [b"<134>line 3", b"<134>line 4"]
+    finally:
+        sender.close()
+        receiver.close()
+
+
+def test_output_falls_back_to_stdout_when_the_path_cannot_be_opened(tmp_path: Path) -> None:
+    assert open_output(str(tmp_path / "missing-dir" / "out")) is sys.stdout
+    out = open_output(str(tmp_path / "out"))
+    try:
+        assert out is not sys.stdout
+        out.write("x\n")
+    finally:
+        out.close()
+    assert (tmp_path / "out").read_text() == "x\n"

@@ -60,7 +60,7 @@ class HostFacts:
     shm_bytes: int | None
     haproxy_binary: str | None
     nofile_hard: int | None = None  # None: unlimited or unknown
-    # Whether a path is an executable file here (tests describe another filesystem, e.g. the image's).
+    # Whether a path is an executable file here (tests describe another filesystem: the image).
     executable: Callable[[str], bool] = is_executable_file
 
     @classmethod

@@ -21,6 +21,9 @@ from .settings_loader import EffectiveSettings, Role
 _LOCAL_BIND_HOSTS = ("0.0.0.0", "::", "127.0.0.1", "localhost")
 
 
+CONTAINER_STDOUT = "/proc/1/fd/1"
+
+
 def _escape_percent(text: str) -> str:
     # supervisord expands %(name)s in these values; a literal % must be doubled.
     return text.replace("%", "%%")
@@ -96,7 +99,13 @@ def render_supervisor_config(
 
     syslog_port = effective.syslog_receiver_port
     syslog_command = (
-        _runtime(python, "syslog", "--host", "127.0.0.1", "--port", str(syslog_port))
+        # Straight to PID 1's (tini's) stdout, the container's: relaying every access-log line
+        # through supervisord cost a tenth of a core at 3,500 requests/s.
+        _runtime(
+            python,
+            *("syslog", "--host", "127.0.0.1", "--port", str(syslog_port)),
+            *("--output", CONTAINER_STDOUT),
+        )
         if syslog_port is not None
         else None
     )
@@ -104,6 +113,7 @@ def render_supervisor_config(
     serve_up_command = None
     if role == Role.HEAD:
         serve_up = ["serve-up", "--http-port", str(values.http_port)]
+        serve_up += ["--grpc-port", str(values.grpc_port)]
         serve_up += ["--dashboard-url", dashboard_url(values.dashboard_host, values.dashboard_port)]
         serve_up += ["--state-dir", values.state_dir]
         serve_up += ["--timeout", str(values.serve_deploy_timeout_s)]
