@@ -82,6 +82,27 @@ RUN --mount=type=secret,id=extra_ca \
     rm -f /tmp/pip-ca.pem /tmp/extra.txt
 
 # ---------------------------------------------------------------------------
+# gRPC demo code: demo_pb2*.py generated from examples/demo/demo.proto with hash-pinned
+# grpcio-tools (build-time only, in its own venv; only the generated modules are copied on).
+FROM python-deps AS grpc-codegen
+RUN --mount=type=secret,id=extra_ca \
+    --mount=type=bind,source=requirements/grpc-tools.lock,target=/tmp/grpc-tools.lock \
+    set -eu; \
+    if [ -s /run/secrets/extra_ca ]; then \
+      cat /etc/ssl/certs/ca-certificates.crt /run/secrets/extra_ca > /tmp/pip-ca.pem; \
+      export PIP_CERT=/tmp/pip-ca.pem; \
+    fi; \
+    python3 -m venv /opt/codegen; \
+    /opt/codegen/bin/pip install --no-cache-dir --disable-pip-version-check \
+      --require-hashes -r /tmp/grpc-tools.lock; \
+    rm -f /tmp/pip-ca.pem
+COPY examples/demo/demo.proto /src/demo.proto
+RUN mkdir /out \
+    && /opt/codegen/bin/python -m grpc_tools.protoc -I /src \
+       --python_out=/out --pyi_out=/out --grpc_python_out=/out /src/demo.proto \
+    && /opt/venv/bin/python -c "import sys; sys.path.insert(0, '/out'); import demo_pb2_grpc"
+
+# ---------------------------------------------------------------------------
 # Runtime image.
 FROM ${BASE_IMAGE} AS runtime
 ARG BASE_IMAGE
@@ -104,6 +125,7 @@ RUN --mount=type=bind,source=runtime,target=/tmp/runtime,rw \
 
 COPY --from=haproxy-builder /out/usr/local/bin/haproxy /usr/local/bin/haproxy
 COPY examples/demo /opt/ray-serve-haproxy/examples/demo
+COPY --from=grpc-codegen /out/ /opt/ray-serve-haproxy/examples/demo/
 
 # Non-root user with a fixed uid; it owns every directory Ray and HAProxy write to.
 # The HAProxy directory is 0700: Ray creates the admin socket in it with mode 666.
@@ -124,9 +146,9 @@ LABEL org.opencontainers.image.title="ray-serve-haproxy" \
       io.ray-serve-haproxy.ray.version="${RAY_VERSION}" \
       io.ray-serve-haproxy.haproxy.version="${HAPROXY_VERSION}"
 
-# GCS, HAProxy HTTP, dashboard, Prometheus exporter, replica direct-ingress ranges.
-# The stats page (8404) is deliberately not exposed.
-EXPOSE 6379 8000 8265 9101 30000-31000 40000-41000
+# GCS, HAProxy HTTP, dashboard, HAProxy gRPC, Prometheus exporter, replica direct-ingress
+# ranges. The stats page (8404) is deliberately not exposed.
+EXPOSE 6379 8000 8265 9000 9101 30000-31000 40000-41000
 
 # Numeric, so Kubernetes runAsNonRoot can verify it without reading /etc/passwd.
 USER 1000:1000

@@ -6,7 +6,8 @@
 # Usage: scripts/cluster-up.sh [--build] [extra `docker compose up` args, e.g. --scale worker=3]
 #   --build   rebuild the image even when it exists (scripts/build-image.sh; cached, quick)
 # Env: RSH_IMAGE (default ray-serve-haproxy:latest), RSH_HTTP_HOST_PORT (8000),
-#      RSH_DASHBOARD_HOST_PORT (8265), RSH_METRICS_HOST_PORT (9101), RSH_WAIT_TIMEOUT (600 s).
+#      RSH_DASHBOARD_HOST_PORT (8265), RSH_METRICS_HOST_PORT (9101), RSH_GRPC_HOST_PORT (9000),
+#      RSH_WAIT_TIMEOUT (600 s).
 # Stop with: docker compose down
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +50,7 @@ cat <<EOF
   Routes / health:                  http://127.0.0.1:${http}/-/routes   http://127.0.0.1:${http}/-/healthz
   Ray dashboard:                    http://127.0.0.1:${RSH_DASHBOARD_HOST_PORT:-8265}
   HAProxy Prometheus metrics:       http://127.0.0.1:${RSH_METRICS_HOST_PORT:-9101}/metrics
+  gRPC demo (app "greeter"):        127.0.0.1:${RSH_GRPC_HOST_PORT:-9000}   (README "gRPC")
   HAProxy's view of the replicas:   docker compose exec head ray-serve-haproxy status
   Access log:                       docker compose logs -f head
   Stop:                             docker compose down

@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DEMO_CONFIG_IN_IMAGE = "/opt/ray-serve-haproxy/examples/demo/serve_config.yaml"
+# The HTTP demo apps the tests load and scale. The image's demo config may hold more (the gRPC
+# app `greeter`, test_5_grpc.py): `Cluster.expected_routes` reads what the image deploys.
 APPS = {"hello": "/hello", "echo": "/echo"}
+GRPC_APP = "greeter"
 BACKENDS = {app: f"http-{app}" for app in APPS}  # Ray names HAProxy backends <protocol>-<app>
 DIRECT_INGRESS_PORTS = range(30000, 31001)
 
@@ -99,11 +102,15 @@ class Cluster:
         http_port: int,
         dashboard_port: int,
         metrics_port: int,
+        grpc_port: int,
     ) -> None:
         self.project = project
         self.http_port = http_port
         self.dashboard_port = dashboard_port
         self.metrics_port = metrics_port
+        self.grpc_port = grpc_port
+        self.grpc_target = f"127.0.0.1:{grpc_port}"
+        self._expected_routes: dict[str, str] | None = None
         self.base_url = f"http://127.0.0.1:{http_port}"
         self.dashboard_url = f"http://127.0.0.1:{dashboard_port}"
         self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
@@ -153,11 +160,21 @@ class Cluster:
         response.raise_for_status()
         return dict(response.json())
 
+    @property
+    def expected_routes(self) -> dict[str, str]:
+        """route prefix -> app, of every app in the image's demo config (what the head deploys)."""
+        if self._expected_routes is None:
+            self._expected_routes = {
+                str(app.get("route_prefix", "/")): str(app["name"])
+                for app in self.serve_config()["applications"]
+            }
+        return self._expected_routes
+
     def serving(self) -> bool:
-        """HAProxy answers /-/healthz, lists both routes, and both apps answer 200."""
+        """HAProxy answers /-/healthz, lists every route, and both HTTP apps answer 200."""
         if self.get("/-/healthz").status_code != 200:
             return False
-        if set(self.routes()) != set(APPS.values()):
+        if self.routes() != self.expected_routes:
             return False
         return all(self.get(prefix).status_code == 200 for prefix in APPS.values())
 

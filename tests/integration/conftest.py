@@ -51,6 +51,7 @@ def cluster(
         "RSH_HTTP_HOST_PORT": host_port(),
         "RSH_DASHBOARD_HOST_PORT": host_port(),
         "RSH_METRICS_HOST_PORT": host_port(),
+        "RSH_GRPC_HOST_PORT": host_port(),
     }
     _remove_stale_projects(compose_project)
     project = compose_project(f"{PREFIX}{os.getpid()}", env={k: str(v) for k, v in ports.items()})
@@ -60,6 +61,7 @@ def cluster(
         http_port=ports["RSH_HTTP_HOST_PORT"],
         dashboard_port=ports["RSH_DASHBOARD_HOST_PORT"],
         metrics_port=ports["RSH_METRICS_HOST_PORT"],
+        grpc_port=ports["RSH_GRPC_HOST_PORT"],
     )
     print(f"\n[cluster] project {project.name} image {image} ports {ports}")
     try:

@@ -126,3 +126,17 @@ def test_replica_range_inside_the_ephemeral_range_is_a_warning(load: Load) -> No
     ]
     assert check_ephemeral_overlap(load(), range(50000, 61000)) == []
     assert check_ephemeral_overlap(load(), None) == []
+
+
+def test_busy_grpc_port_fails_and_port_0_is_not_checked(load: Load) -> None:
+    with socket.socket() as listener:
+        listener.bind(("0.0.0.0", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        if 30000 <= port <= 31000 or 40000 <= port <= 41000:
+            pytest.skip("the kernel picked a port inside a replica range")
+        findings = check_ports(load(RSH_GRPC_PORT=str(port)), Role.WORKER)
+        grpc_port = next(f for f in findings if "RSH_GRPC_PORT" in f.subject)
+        assert grpc_port.level == Level.FAIL and grpc_port.detail == "in use"
+    findings = check_ports(load(RSH_GRPC_PORT="0"), Role.WORKER)
+    assert not any("RSH_GRPC_PORT" in f.subject for f in findings)

@@ -52,6 +52,8 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "RSH_HEAD_ADDRESS": None,
     "RSH_RAY_PORT": 6379,
     "RSH_HTTP_PORT": 8000,
+    "RSH_GRPC_PORT": 9000,
+    "RSH_GRPC_SERVICER_FUNCTIONS": (),
     "RSH_DASHBOARD_HOST": "127.0.0.1",
     "RSH_DASHBOARD_PORT": 8265,
     "RSH_NUM_CPUS": None,
@@ -174,6 +176,13 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("RSH_HEAD_ADDRESS", "ray_head.net:6380", "ray_head.net:6380"),
     ("RSH_RAY_PORT", "6380", 6380),
     ("RSH_HTTP_PORT", "8080", 8080),
+    ("RSH_GRPC_PORT", "9001", 9001),
+    ("RSH_GRPC_PORT", "0", 0),
+    (
+        "RSH_GRPC_SERVICER_FUNCTIONS",
+        " a_pb2_grpc.add_AServicer_to_server, pkg.b_pb2_grpc:add_B_to_server,",
+        ("a_pb2_grpc.add_AServicer_to_server", "pkg.b_pb2_grpc:add_B_to_server"),
+    ),
     ("RSH_DASHBOARD_HOST", "0.0.0.0", "0.0.0.0"),
     ("RSH_DASHBOARD_PORT", "8266", 8266),
     ("RSH_NUM_CPUS", "0", 0),
@@ -262,6 +271,11 @@ INVALID: list[tuple[str, str, str]] = [
     ("RSH_RAY_START_ARGS", "--address=other:6379", "--address"),
     ("RSH_PYTHONPATH", "relative/dir", "absolute"),
     ("RSH_SERVE_DEPLOY_TIMEOUT_S", "5m", "whole number of seconds"),
+    ("RSH_GRPC_PORT", "-1", "or 0 (gRPC off)"),
+    ("RSH_GRPC_PORT", "65536", "out of range"),
+    ("RSH_GRPC_SERVICER_FUNCTIONS", "add_servicer", "not an import path"),
+    ("RSH_GRPC_SERVICER_FUNCTIONS", "my-pkg.add_x", "not an import path"),
+    ("RSH_GRPC_SERVICER_FUNCTIONS", " , ", "no import path"),
 ]
 
 
@@ -338,6 +352,7 @@ def test_port_ranges_must_not_overlap(load: Load) -> None:
     "fixed",
     [
         "RSH_HTTP_PORT",
+        "RSH_GRPC_PORT",
         "RAY_SERVE_HAPROXY_METRICS_PORT",
         "RAY_SERVE_HAPROXY_STATS_PORT",
         "RAY_SERVE_HAPROXY_SYSLOG_PORT",

@@ -87,6 +87,7 @@ def test_head_programs_and_commands(head: EffectiveSettings) -> None:
     serve_up = argv(conf, "program:serve-up")
     assert serve_up[3] == "serve-up"
     assert serve_up[serve_up.index("--http-port") + 1] == "8000"
+    assert serve_up[serve_up.index("--grpc-port") + 1] == "9000"
     assert serve_up[serve_up.index("--dashboard-url") + 1] == "http://127.0.0.1:8265"
     assert serve_up[serve_up.index("--timeout") + 1] == "300"
     assert "--config" not in serve_up

@@ -251,7 +251,7 @@ def cmd_run_ray(args: argparse.Namespace) -> int:
 
 
 def cmd_syslog(args: argparse.Namespace) -> int:
-    from .syslog_receiver import default_tag, serve
+    from .syslog_receiver import default_tag, open_output, serve
 
     port = args.port
     if port is None:
@@ -259,7 +259,7 @@ def cmd_syslog(args: argparse.Namespace) -> int:
         if effective is None:
             return EXIT_INVALID_SETTINGS
         port = effective.values.syslog_port
-    return serve(args.host, port, args.tag or default_tag())
+    return serve(args.host, port, args.tag or default_tag(), open_output(args.output))
 
 
 def cmd_serve_up(args: argparse.Namespace) -> int:
@@ -278,6 +278,8 @@ def cmd_serve_up(args: argparse.Namespace) -> int:
         timeout_s=args.timeout or values.serve_deploy_timeout_s,
         config_path=args.config or values.serve_config,
         http_host=args.http_host,
+        grpc_port=values.grpc_port if args.grpc_port is None else args.grpc_port,
+        grpc_servicer_functions=values.grpc_servicer_functions,
     )
 
 
@@ -366,10 +368,14 @@ def build_parser() -> Parser:
     syslog.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     syslog.add_argument("--port", type=int, help="default: RAY_SERVE_HAPROXY_SYSLOG_PORT")
     syslog.add_argument("--tag", help="line prefix; default: haproxy[<hostname>]")
+    syslog.add_argument(
+        "--output", help="file to append the lines to (e.g. /proc/1/fd/1); default: stdout"
+    )
 
     serve_up = add("serve-up", cmd_serve_up, "(internal) start Serve, deploy RSH_SERVE_CONFIG")
     serve_up.add_argument("--http-port", type=int, help="default: RSH_HTTP_PORT")
     serve_up.add_argument("--http-host", default="0.0.0.0", help="default: 0.0.0.0")
+    serve_up.add_argument("--grpc-port", type=int, help="default: RSH_GRPC_PORT (0: gRPC off)")
     serve_up.add_argument("--dashboard-url", help="default: from RSH_DASHBOARD_HOST/PORT")
     serve_up.add_argument("--state-dir", help="default: RSH_STATE_DIR")
     serve_up.add_argument("--timeout", type=int, help="default: RSH_SERVE_DEPLOY_TIMEOUT_S")

@@ -110,6 +110,8 @@ def check_ports(effective: EffectiveSettings, role: Role) -> list[Finding]:
         ("RAY_SERVE_HAPROXY_METRICS_PORT", values.metrics_port),
         ("RAY_SERVE_HAPROXY_STATS_PORT", values.stats_port),
     ]
+    if values.grpc_port:
+        fixed.append(("RSH_GRPC_PORT", values.grpc_port))
     if role == Role.HEAD:
         fixed += [("RSH_RAY_PORT", values.ray_port), ("RSH_DASHBOARD_PORT", values.dashboard_port)]
     for name, port in fixed:

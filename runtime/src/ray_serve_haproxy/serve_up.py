@@ -1,10 +1,11 @@
 """Head one-shot: start Serve so the HAProxy managers come up, deploy RSH_SERVE_CONFIG.
 
 Runs as supervisord's `serve-up` program next to Ray. Waits for the cluster, starts Serve with
-HTTP on 0.0.0.0:RSH_HTTP_PORT, deploys the config through the dashboard's REST API (what
-`serve deploy` does) and waits until every application is RUNNING and HAProxy answers
-/-/healthz. Leaves RSH_STATE_DIR/serve-ready, or serve-failed with the reason (and exits 1).
-Ray is imported only here, and only when the command runs.
+HTTP on 0.0.0.0:RSH_HTTP_PORT (and gRPC on RSH_GRPC_PORT when there are servicer functions),
+deploys the config through the dashboard's REST API (what `serve deploy` does) and waits
+until every application is RUNNING and HAProxy answers /-/healthz. Leaves
+RSH_STATE_DIR/serve-ready, or serve-failed with the reason (and exits 1). Ray is imported
+only here, and only when the command runs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import re
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -35,8 +37,15 @@ def log(message: str) -> None:
     print(f"serve-up: {message}", flush=True)
 
 
-def load_config(path: str, http_host: str, http_port: int) -> dict[str, Any]:
-    """The Serve config with http_options forced to where this image serves."""
+def load_config(
+    path: str,
+    http_host: str,
+    http_port: int,
+    grpc_port: int = 0,
+    grpc_servicer_functions: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The Serve config with http_options forced to where this image serves, and grpc_options
+    merged with the runtime's gRPC settings (merge_grpc_options)."""
     yaml = importlib.import_module("yaml")  # PyYAML comes with Ray
     try:
         config = yaml.safe_load(Path(path).read_text())
@@ -52,7 +61,64 @@ def load_config(path: str, http_host: str, http_port: int) -> dict[str, Any]:
     if changed:
         log(f"overriding http_options {changed} with {forced}")
     config["http_options"] = {**http_options, **forced}
+    grpc_options = merge_grpc_options(
+        config.get("grpc_options"), grpc_port, grpc_servicer_functions, source=path
+    )
+    config.pop("grpc_options", None)
+    if grpc_options is not None:
+        config["grpc_options"] = grpc_options
     return config
+
+
+def merge_grpc_options(
+    from_config: Any,
+    grpc_port: int,
+    servicer_functions: Sequence[str],
+    *,
+    source: str = "the Serve config",
+) -> dict[str, Any] | None:
+    """Serve's grpc_options from the config file's and the runtime's settings, or None when
+    gRPC stays off.
+
+    Like http_options' port, the port is the runtime's (RSH_GRPC_PORT: what HAProxy binds and
+    what compose publishes); the servicer functions are the config's plus RSH_GRPC_SERVICER_
+    FUNCTIONS; other keys (request_timeout_s, enable_reflection) are the config's. gRPC is on
+    when the port is not 0 and there is at least one servicer function (Ray's own rule).
+    """
+    if from_config is None:
+        from_config = {}
+    if not isinstance(from_config, dict):
+        raise ServeUpError(f"{source}: grpc_options is not a mapping")
+    listed = from_config.get("grpc_servicer_functions") or []
+    if not isinstance(listed, list) or not all(isinstance(f, str) for f in listed):
+        raise ServeUpError(f"{source}: grpc_options.grpc_servicer_functions is not a list of str")
+    functions = list(dict.fromkeys([*listed, *servicer_functions]))
+    if grpc_port == 0:
+        if functions:
+            log(f"RSH_GRPC_PORT=0: gRPC is off; not registering {', '.join(functions)}")
+        return None
+    if not functions:
+        return None  # nothing to serve: Ray would not open the port either
+    if "port" in from_config and from_config["port"] != grpc_port:
+        log(f"overriding grpc_options port {from_config['port']} with {grpc_port}")
+    return {**from_config, "port": grpc_port, "grpc_servicer_functions": functions}
+
+
+def check_importable(functions: Sequence[str]) -> None:
+    """Imports every servicer function here first: Ray would only log a warning in each proxy
+    and replica, long after deploying, and serve nothing on the gRPC port."""
+    for path in functions:
+        module_name, _, attr = path.rpartition(":") if ":" in path else path.rpartition(".")
+        try:
+            function = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ServeUpError(
+                f"gRPC servicer function {path} cannot be imported ({exc}); check "
+                "RSH_GRPC_SERVICER_FUNCTIONS / grpc_options and that RSH_PYTHONPATH holds its "
+                "module on every node"
+            ) from None
+        if not callable(function):
+            raise ServeUpError(f"gRPC servicer function {path} is not callable")
 
 
 def app_names(config: dict[str, Any]) -> list[str]:
@@ -138,18 +204,37 @@ def serve_up(
     timeout_s: int,
     config_path: str | None,
     http_host: str = "0.0.0.0",
+    grpc_port: int = 0,
+    grpc_servicer_functions: Sequence[str] = (),
 ) -> str:
     """Does the work; returns a summary for the ready marker, raises ServeUpError."""
-    config = load_config(config_path, http_host, http_port) if config_path else None
+    config = (
+        load_config(config_path, http_host, http_port, grpc_port, grpc_servicer_functions)
+        if config_path
+        else None
+    )
+    # Serve's gRPC options cannot change once it runs: they go to serve.start, and the same
+    # ones to the deploy (a differing grpc_options there would only be warned about).
+    grpc_options = (
+        config.get("grpc_options")
+        if config is not None
+        else merge_grpc_options(None, grpc_port, grpc_servicer_functions, source="environment")
+    )
+    if grpc_options:
+        check_importable(grpc_options["grpc_servicer_functions"])
     deadline = time.monotonic() + timeout_s
     ray = importlib.import_module("ray")
     serve = importlib.import_module("ray.serve")
     log("waiting for the Ray cluster")
     _connect(ray, deadline)
     try:
-        log(f"starting Serve with HTTP on {http_host}:{http_port}")
-        serve.start(http_options={"host": http_host, "port": http_port})
-        summary = f"Serve started, HTTP on {http_host}:{http_port}"
+        listeners = f"HTTP on {http_host}:{http_port}"
+        if grpc_options:
+            functions = ", ".join(grpc_options["grpc_servicer_functions"])
+            listeners += f", gRPC on {http_host}:{grpc_port} ({functions})"
+        log(f"starting Serve with {listeners}")
+        serve.start(http_options={"host": http_host, "port": http_port}, grpc_options=grpc_options)
+        summary = f"Serve started, {listeners}"
         if config is not None:
             names = app_names(config)
             log(f"deploying {config_path} (applications: {', '.join(names)})")
@@ -171,6 +256,8 @@ def run(
     timeout_s: int,
     config_path: str | None,
     http_host: str = "0.0.0.0",
+    grpc_port: int = 0,
+    grpc_servicer_functions: Sequence[str] = (),
 ) -> int:
     clear_markers(state_dir)
     try:
@@ -180,6 +267,8 @@ def run(
             timeout_s=timeout_s,
             config_path=config_path,
             http_host=http_host,
+            grpc_port=grpc_port,
+            grpc_servicer_functions=grpc_servicer_functions,
         )
     except ServeUpError as exc:
         reason = str(exc)

@@ -22,10 +22,12 @@ from .value_types import (
     Flag01,
     Host,
     HostPort,
+    ImportPathList,
     IntRange,
     LogTarget,
     PathList,
     Port,
+    PortOrOff,
     ShellArgs,
     ValueType,
 )
@@ -414,6 +416,29 @@ class Settings:
             default=8000,
         )
     )
+    grpc_port: int = setting(
+        Spec(
+            "RSH_GRPC_PORT",
+            Group.RUNTIME,
+            PortOrOff("gRPC off"),
+            "Serve's gRPC port (`grpc_options.port`, cluster-wide like `RSH_HTTP_PORT`), where "
+            "HAProxy opens its HTTP/2 gRPC frontend on 0.0.0.0 on every node it runs on. gRPC "
+            "is on only when servicer functions are known too (`RSH_GRPC_SERVICER_FUNCTIONS` or "
+            "the Serve config's `grpc_options`); `0` turns it off whatever they say.",
+            default=9000,
+        )
+    )
+    grpc_servicer_functions: tuple[str, ...] = setting(
+        Spec(
+            "RSH_GRPC_SERVICER_FUNCTIONS",
+            Group.RUNTIME,
+            ImportPathList(),
+            "Head: gRPC `add_<Service>Servicer_to_server` functions Serve registers "
+            "(`grpc_options.grpc_servicer_functions`), added to those of `RSH_SERVE_CONFIG`. "
+            "Every node must be able to import them (`RSH_PYTHONPATH`).",
+            default=(),
+        )
+    )
     dashboard_host: str = setting(
         Spec(
             "RSH_DASHBOARD_HOST",
@@ -458,7 +483,9 @@ class Settings:
             Group.RUNTIME,
             FilePath(),
             "Head: Serve config YAML to deploy once the cluster is up; its `http_options` "
-            "host and port are forced to `0.0.0.0` and `RSH_HTTP_PORT`.",
+            "host and port are forced to `0.0.0.0` and `RSH_HTTP_PORT`, its `grpc_options` "
+            "port to `RSH_GRPC_PORT` (its servicer functions are kept, together with "
+            "`RSH_GRPC_SERVICER_FUNCTIONS`).",
             unset_means="unset (no deploy)",
         )
     )

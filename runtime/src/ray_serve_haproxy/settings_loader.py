@@ -33,6 +33,12 @@ HAPROXY_UNIX_SOCKET_MAX = 97
 UNIX_SOCKET_MAX = 107  # sizeof(sun_path) - 1
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 SHM_FRACTION_FOR_OBJECT_STORE = 0.3
+# Ports of Serve's fallback proxy, which Ray 2.60 runs on the head in HAProxy mode (Ray's
+# variables and defaults, ray/serve/_private/constants.py).
+FALLBACK_PROXY_PORTS = (
+    ("RAY_SERVE_FALLBACK_PROXY_HTTP_PORT", 8500),
+    ("RAY_SERVE_FALLBACK_PROXY_GRPC_PORT", 9500),
+)
 
 
 class Role(StrEnum):
@@ -174,7 +180,7 @@ def load_settings(
 
     facts = facts or HostFacts.probe()
     _derive(values, sources, facts)
-    _cross_check(values, sources, role, facts, errors)
+    _cross_check(values, sources, role, facts, errors, env)
     if errors:
         raise InvalidSettings(errors)
     return EffectiveSettings(Settings(**values), sources)
@@ -221,12 +227,20 @@ def _dir_problem(directory: str) -> str | None:
     return None
 
 
+def _int_or(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text and text.strip() else default
+    except ValueError:
+        return default  # Ray itself refuses it at start; not ours to report
+
+
 def _cross_check(
     values: Mapping[str, Any],
     sources: Mapping[str, Source],
     role: Role | None,
     facts: HostFacts,
     errors: list[SettingError],
+    env: Mapping[str, str],
 ) -> None:
     env_of = {name: spec.env for name, spec in specs()}
 
@@ -258,6 +272,7 @@ def _cross_check(
 
     fixed = [
         "http_port",
+        "grpc_port",
         "metrics_port",
         "stats_port",
         "syslog_port",
@@ -266,7 +281,7 @@ def _cross_check(
     ]
     for label, low, high in ranges:
         for port_name in fixed:
-            if not _valid(values, port_name):
+            if not _valid(values, port_name) or values[port_name] == 0:  # 0: gRPC off
                 continue
             port = values[port_name]
             if values[low] <= port <= values[high]:
@@ -283,17 +298,46 @@ def _cross_check(
 
     # TCP ports bound on the same node must differ (the syslog port is UDP).
     seen: dict[int, str] = {}
-    for port_name in ("http_port", "metrics_port", "stats_port", "ray_port", "dashboard_port"):
-        if not _valid(values, port_name):
+    tcp_ports = (
+        "http_port",
+        "grpc_port",
+        "metrics_port",
+        "stats_port",
+        "ray_port",
+        "dashboard_port",
+    )
+    for port_name in tcp_ports:
+        if not _valid(values, port_name) or values[port_name] == 0:  # 0: gRPC off
             continue
         port = values[port_name]
         if port in seen:
+            # Blame the one the user set (a default that now collides was not their choice).
+            first = seen[port]
+            ours, other = port_name, first
+            if sources[env_of[port_name]] != Source.ENVIRONMENT and (
+                sources[env_of[first]] == Source.ENVIRONMENT
+            ):
+                ours, other = first, port_name
             error(
-                port_name,
-                f"same port as {env_of[seen[port]]}; allowed: a port no other setting uses",
+                ours,
+                f"same port as {env_of[other]}; allowed: a port no other setting uses",
             )
         else:
             seen[port] = port_name
+
+    # Serve's fallback proxy on the head (HAProxy mode) binds these, with Ray's defaults unless
+    # its variables say otherwise; HAProxy's frontends on the head must not collide with them.
+    for port_name in ("http_port", "grpc_port"):
+        if not _valid(values, port_name) or values[port_name] == 0:
+            continue
+        for variable, default in FALLBACK_PROXY_PORTS:
+            fallback = _int_or(env.get(variable), default)
+            if values[port_name] == fallback:
+                error(
+                    port_name,
+                    f"same port as Serve's fallback proxy on the head ({variable}="
+                    f"{fallback}); allowed: a port no other setting uses",
+                )
 
     # The guide's SYSLOG_PORT and Ray's LOG_TARGET must agree when both point at the receiver.
     if _valid(values, "log_target", "syslog_port") and sources[env_of["log_target"]] == (
@@ -351,8 +395,8 @@ def _cross_check(
     # Ray only finds out when it first starts HAProxy, long after the node came up.
     if _valid(values, "haproxy_binary_path", "enable_ha_proxy"):
         binary = values["haproxy_binary_path"]
-        if sources[env_of["haproxy_binary_path"]] == Source.ENVIRONMENT and not (
-            os.path.isfile(binary) and os.access(binary, os.X_OK)
+        if sources[env_of["haproxy_binary_path"]] == Source.ENVIRONMENT and not facts.executable(
+            binary
         ):
             error("haproxy_binary_path", "no executable file there; allowed: an HAProxy executable")
         elif values["enable_ha_proxy"] and not binary:

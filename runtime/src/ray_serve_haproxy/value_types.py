@@ -286,3 +286,47 @@ class ShellArgs(ValueType[tuple[str, ...]]):
 
     def render(self, value: tuple[str, ...]) -> str:
         return shlex.join(value)
+
+
+class PortOrOff(IntRange):
+    """A TCP port, or 0 for "this listener is off"."""
+
+    def __init__(self, off_means: str) -> None:
+        super().__init__(0, 65535)
+        self.off_means = off_means
+
+    @property
+    def allowed(self) -> str:
+        return f"port 1-65535, or 0 ({self.off_means})"
+
+
+# A dotted module path and an attribute, as Ray's import_attr reads it: `pkg.mod.attr` or
+# `pkg.mod:attr`.
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+_IMPORT_PATH = re.compile(rf"^{_IDENTIFIER}(\.{_IDENTIFIER})*[.:]{_IDENTIFIER}$")
+
+
+class ImportPathList(ValueType[tuple[str, ...]]):
+    """Comma-separated Python import paths of callables (e.g. gRPC servicer functions)."""
+
+    @property
+    def allowed(self) -> str:
+        return "comma-separated import paths `module.attr` or `module:attr`"
+
+    def parse(self, raw: str) -> tuple[str, ...]:
+        entries = [part.strip() for part in raw.split(",")]
+        paths = [entry for entry in entries if entry]
+        if not paths:
+            raise self.refuse("no import path")
+        for path in paths:
+            if not _IMPORT_PATH.match(path):
+                raise self.refuse(
+                    f"entry {path!r} is not an import path",
+                    "Write the module and the function, e.g. "
+                    "`my_pb2_grpc.add_MyServicer_to_server`.",
+                )
+        # The same function listed twice would register the service twice.
+        return tuple(dict.fromkeys(paths))
+
+    def render(self, value: tuple[str, ...]) -> str:
+        return ",".join(value)

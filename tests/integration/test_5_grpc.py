@@ -1,0 +1,388 @@
+"""gRPC through HAProxy: the demo's Greeter service (examples/demo/demo.proto, app `greeter`)
+called from the host with a real grpcio client on the published gRPC port, where the head's
+HAProxy runs its HTTP/2 gRPC frontend and routes by the `application` metadata straight to
+the replicas' direct-ingress gRPC ports. Client stubs are generated from the same .proto at
+test time.
+
+Last in the session (after the faults of test_4): it first waits until the cluster serves
+gRPC again, and its own node-loss test scales the workers back to three so the lost replica
+has somewhere to go.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any
+
+import grpc
+import pytest
+from grpc_tools import protoc
+
+from .cluster import GRPC_APP, Cluster, note, wait_for
+from .load import Sample, summarize
+
+pytestmark = pytest.mark.integration
+
+PROTO = Path(__file__).resolve().parents[2] / "examples" / "demo" / "demo.proto"
+METADATA = (("application", GRPC_APP),)
+BACKEND = f"grpc-{GRPC_APP}"  # Ray names HAProxy's gRPC backends grpc-<app>
+GRPC_DIRECT_INGRESS_PORTS = range(40000, 41001)
+# Serve's own gRPC API; HAProxy answers Healthz itself and sends ListApplications to Serve's
+# fallback proxy on the head.
+HEALTHZ = "/ray.serve.RayServeAPIService/Healthz"
+LIST_APPLICATIONS = "/ray.serve.RayServeAPIService/ListApplications"
+CALL_TIMEOUT_S = 10.0
+
+# Node loss under gRPC load, bounds as in test_4 (HTTP): only calls in flight on the killed
+# worker may fail, and traffic must be back to 100% success well within MAX_RECOVERY_S.
+CONCURRENCY = 16
+MAX_FAILED_FRACTION = 0.01
+MAX_RECOVERY_S = 20
+STEADY_S = 15
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def _strings_of_field_1(data: bytes) -> list[str]:
+    """The repeated string field 1 of a protobuf message (ListApplicationsResponse)."""
+    out, i = [], 0
+    while i < len(data):
+        tag = data[i]
+        i += 1
+        length = shift = 0
+        while True:
+            byte = data[i]
+            i += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        if tag == 0x0A:
+            out.append(data[i : i + length].decode())
+        i += length
+    return out
+
+
+@pytest.fixture(scope="module")
+def pb(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    """(demo_pb2, demo_pb2_grpc) generated from the repository's demo.proto."""
+    out = tmp_path_factory.mktemp("grpc-stubs")
+    argv = ["grpc_tools.protoc", f"-I{PROTO.parent}", f"--python_out={out}"]
+    argv += [f"--grpc_python_out={out}", str(PROTO)]
+    assert protoc.main(argv) == 0, f"protoc failed on {PROTO}"
+    sys.path.insert(0, str(out))
+    try:
+        modules: list[ModuleType] = [
+            importlib.import_module("demo_pb2"),
+            importlib.import_module("demo_pb2_grpc"),
+        ]
+    finally:
+        sys.path.remove(str(out))
+    return modules[0], modules[1]
+
+
+def _channel(cluster: Cluster) -> grpc.Channel:
+    # Its own connection (no subchannel shared with other channels to the same target).
+    return grpc.insecure_channel(
+        cluster.grpc_target, options=[("grpc.use_local_subchannel_pool", 1)]
+    )
+
+
+@pytest.fixture(scope="module")
+def grpc_cluster(cluster: Cluster, pb: tuple[Any, Any]) -> Iterator[Cluster]:
+    """The session's cluster, once its gRPC app answers through HAProxy."""
+    if GRPC_APP not in cluster.expected_routes.values():
+        pytest.skip(f"the image's demo config has no gRPC app {GRPC_APP!r} (built before it)")
+    cluster.wait_serving(timeout_s=300)
+    demo_pb2, demo_pb2_grpc = pb
+    with _channel(cluster) as channel:
+        stub = demo_pb2_grpc.GreeterStub(channel)
+
+        def answers() -> bool:
+            request = demo_pb2.HelloRequest(name="probe")
+            return bool(stub.SayHello(request, metadata=METADATA, timeout=5).replica_id)
+
+        wait_for(f"{GRPC_APP} answering on {cluster.grpc_target}", answers, timeout_s=120)
+    yield cluster
+
+
+@pytest.fixture
+def stub(grpc_cluster: Cluster, pb: tuple[Any, Any]) -> Iterator[Any]:
+    with _channel(grpc_cluster) as channel:
+        yield pb[1].GreeterStub(channel)
+
+
+def test_unary_and_server_streaming_calls(
+    grpc_cluster: Cluster, stub: Any, pb: tuple[Any, Any]
+) -> None:
+    demo_pb2 = pb[0]
+    workers = {w.ip: w for w in grpc_cluster.workers()}
+    reply = stub.SayHello(demo_pb2.HelloRequest(name="ray"), metadata=METADATA, timeout=10)
+    print(f"\nunary reply: {reply.message!r} from {reply.replica} on {reply.node_ip}")
+    assert reply.message == "hello, ray"
+    assert reply.app == GRPC_APP and reply.index == 0
+    assert reply.node_ip in workers, (reply.node_ip, sorted(workers))
+    assert reply.hostname == workers[reply.node_ip].hostname
+    assert reply.replica_id and reply.replica.endswith(reply.replica_id)
+
+    stream = stub.SayHelloStream(
+        demo_pb2.HelloStreamRequest(name="stream", count=5), metadata=METADATA, timeout=10
+    )
+    replies = list(stream)
+    assert stream.code() == grpc.StatusCode.OK
+    print(f"stream: {[(r.index, r.message) for r in replies]}")
+    assert [r.index for r in replies] == [1, 2, 3, 4, 5]
+    assert [r.message for r in replies] == [f"hello, stream ({i}/5)" for i in range(1, 6)]
+    # One call, one replica: every message of a stream comes from the same one.
+    assert len({(r.replica_id, r.node_ip) for r in replies}) == 1
+    assert replies[0].node_ip in workers
+
+
+def test_calls_without_application_metadata_are_refused_clearly(
+    stub: Any, pb: tuple[Any, Any]
+) -> None:
+    # Several apps have gRPC backends (Serve gives every app one): no metadata, no route.
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.SayHello(pb[0].HelloRequest(name="x"), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND, caught.value
+    assert "application" in (caught.value.details() or "").lower()
+
+
+def test_100_calls_answer_from_replicas_on_both_workers(
+    grpc_cluster: Cluster, stub: Any, pb: tuple[Any, Any]
+) -> None:
+    demo_pb2 = pb[0]
+    workers = {w.ip: w.name for w in grpc_cluster.workers()}
+    by_worker: Counter[str] = Counter()
+    replicas: set[str] = set()
+    for i in range(100):
+        if i % 4 == 3:
+            call = stub.SayHelloStream(
+                demo_pb2.HelloStreamRequest(name=f"c{i}", count=2), metadata=METADATA, timeout=10
+            )
+            answers = list(call)
+            assert len(answers) == 2
+        else:
+            answers = [
+                stub.SayHello(demo_pb2.HelloRequest(name=f"c{i}"), metadata=METADATA, timeout=10)
+            ]
+        for answer in answers[:1]:
+            assert answer.node_ip in workers, (answer.node_ip, workers)
+            by_worker[workers[answer.node_ip]] += 1
+            replicas.add(answer.replica_id)
+    note(f"\n100 gRPC calls by worker: {dict(by_worker)}; replicas: {sorted(replicas)}")
+    assert len(by_worker) >= 2, f"gRPC answers came from one worker only: {dict(by_worker)}"
+    assert len(replicas) >= 2
+
+
+def test_grpc_health_check_and_list_applications(grpc_cluster: Cluster) -> None:
+    with _channel(grpc_cluster) as channel:
+        healthz = channel.unary_unary(
+            HEALTHZ, request_serializer=_identity, response_deserializer=_identity
+        )
+        # HAProxy answers trailers-only, grpc-status 0, when a gRPC backend has a server UP.
+        _, call = healthz.with_call(b"", timeout=10)
+        assert call.code() == grpc.StatusCode.OK
+        list_apps = channel.unary_unary(
+            LIST_APPLICATIONS, request_serializer=_identity, response_deserializer=_identity
+        )
+        response, call = list_apps.with_call(b"", timeout=10)
+        assert call.code() == grpc.StatusCode.OK
+    names = _strings_of_field_1(response)
+    note(f"\ngRPC Healthz: OK; ListApplications (Serve's fallback proxy): {names}")
+    assert sorted(names) == sorted(grpc_cluster.expected_routes.values())
+
+
+def _grpc_servers(cluster: Cluster) -> list[dict[str, Any]]:
+    """The replica servers of the gRPC app's backend in `ray-serve-haproxy status --json`."""
+    servers = []
+    for sock in cluster.status_json().get("sockets", []):
+        for backend in sock.get("backends") or []:
+            if backend.get("name") == BACKEND:
+                servers += [
+                    s
+                    for s in backend.get("servers") or []
+                    if str(s.get("name", "")).startswith("SERVE_REPLICA")
+                ]
+    return servers
+
+
+def test_status_json_lists_the_grpc_backends_replicas_all_up(grpc_cluster: Cluster) -> None:
+    workers = {w.ip: w.name for w in grpc_cluster.workers()}
+
+    def all_up() -> list[dict[str, Any]] | None:
+        servers = _grpc_servers(grpc_cluster)
+        return servers if len(servers) == 2 and all(s["status"] == "UP" for s in servers) else None
+
+    servers = wait_for(f"{BACKEND}'s 2 replica servers UP in `status --json`", all_up, timeout_s=60)
+    summary = [(s["name"], s["address"], s["status"]) for s in servers]
+    print(f"\n{BACKEND}: {summary}")
+    hosts = set()
+    for server in servers:
+        ip, port = str(server["address"]).rsplit(":", 1)
+        assert ip in workers, f"{server['name']} at {server['address']} is not on a worker"
+        assert int(port) in GRPC_DIRECT_INGRESS_PORTS, server["address"]
+        assert GRPC_APP in server["name"], server["name"]
+        hosts.add(ip)
+    assert len(hosts) == 2, f"{GRPC_APP}'s replicas are not on two workers: {summary}"
+
+
+class GrpcLoad:
+    """`concurrency` threads, each with its own channel (connection), calling SayHello until
+    stopped; every call is recorded like the HTTP load's requests (load.Sample)."""
+
+    def __init__(self, cluster: Cluster, pb: tuple[Any, Any], *, concurrency: int) -> None:
+        self.cluster = cluster
+        self.pb = pb
+        self.concurrency = concurrency
+        self.samples: list[Sample] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.started_at = self.stopped_at = 0.0
+
+    def _worker(self, index: int) -> None:
+        demo_pb2, demo_pb2_grpc = self.pb
+        deadline = self.started_at + 240
+        with _channel(self.cluster) as channel:
+            stub = demo_pb2_grpc.GreeterStub(channel)
+            n = 0
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                n += 1
+                start = time.monotonic()
+                try:
+                    reply = stub.SayHello(
+                        demo_pb2.HelloRequest(name=f"load-{index}-{n}"),
+                        metadata=METADATA,
+                        timeout=CALL_TIMEOUT_S,
+                    )
+                    ok = reply.app == GRPC_APP
+                    sample = Sample(
+                        start,
+                        time.monotonic() - start,
+                        ok,
+                        "OK" if ok else "bad-reply",
+                        reply.app,
+                        reply.node_ip,
+                    )
+                except grpc.RpcError as exc:
+                    code = exc.code()
+                    sample = Sample(
+                        start,
+                        time.monotonic() - start,
+                        False,
+                        code.name if code else "RpcError",
+                        detail=str(exc.details())[:200],
+                    )
+                with self._lock:
+                    self.samples.append(sample)
+
+    def __enter__(self) -> GrpcLoad:
+        self.started_at = time.monotonic()
+        for i in range(self.concurrency):
+            thread = threading.Thread(target=self._worker, args=(i,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=CALL_TIMEOUT_S + 5)
+        self.stopped_at = time.monotonic()
+
+    def snapshot(self) -> list[Sample]:
+        with self._lock:
+            return list(self.samples)
+
+
+def test_worker_loss_under_grpc_load(grpc_cluster: Cluster, pb: tuple[Any, Any]) -> None:
+    cluster = grpc_cluster
+    # A third worker (test_4 killed one, or this file runs alone with two) so that Serve can
+    # put the lost replica somewhere (max_replicas_per_node is 1).
+    if len(cluster.workers()) < 3:
+        start = time.monotonic()
+        cluster.project.up("--scale", "worker=3")
+        note(f"\nscaled to 3 workers in {time.monotonic() - start:.1f}s")
+    assert len(cluster.workers()) == 3
+
+    def two_up() -> list[dict[str, Any]] | None:
+        servers = _grpc_servers(cluster)
+        return servers if len(servers) == 2 and all(s["status"] == "UP" for s in servers) else None
+
+    servers = wait_for(f"{BACKEND} with 2 servers UP", two_up, timeout_s=180)
+    on_node = Counter(str(s["address"]).rsplit(":", 1)[0] for s in servers)
+    workers = cluster.workers()
+    victim = next(w for w in workers if on_node[w.ip])
+    survivors = {w.ip for w in workers if w.ip != victim.ip}
+    note(f"\n{BACKEND} servers per worker: {dict(on_node)}; killing {victim.name} ({victim.ip})")
+
+    with GrpcLoad(cluster, pb, concurrency=CONCURRENCY) as load:
+        time.sleep(5)
+        killed_at = time.monotonic()
+        victim.container.kill()
+        while True:
+            now = time.monotonic()
+            failures = [s for s in load.snapshot() if not s.ok]
+            last_failure = max((s.end for s in failures), default=killed_at)
+            if now - killed_at >= STEADY_S and now - last_failure >= STEADY_S:
+                break
+            if now - killed_at > 120:
+                break
+            time.sleep(1)
+    samples = load.snapshot()
+    elapsed = load.stopped_at - load.started_at
+
+    before = [s for s in samples if s.end < killed_at]
+    failed = [s for s in samples if not s.ok]
+    recovery = max((s.end for s in failed), default=killed_at) - killed_at
+    steady = [s for s in samples if s.start > killed_at + recovery]
+    note(f"gRPC load ({CONCURRENCY} clients): {summarize(samples, elapsed)}")
+    note(
+        f"gRPC node loss: {len(failed)} failed of {len(samples)}; recovery {recovery:.1f}s"
+        f" after the kill (last failed call); {len(steady)} calls after recovery,"
+        f" {sum(not s.ok for s in steady)} failed"
+    )
+    if failed:
+        timeline = ", ".join(f"{s.outcome} at +{s.end - killed_at:.1f}s" for s in failed[:10])
+        print(f"failed calls (first 10): {timeline}")
+        print(f"first failure: {failed[0].detail}")
+    by_node: dict[str, int] = defaultdict(int)
+    for s in steady:
+        by_node[s.node_ip or "?"] += 1
+    print(f"answers after recovery by node: {dict(by_node)}")
+    assert not [s for s in before if not s.ok], "calls failed before the kill"
+    assert len(failed) <= MAX_FAILED_FRACTION * len(samples), (
+        f"{len(failed)} failures: {[s.outcome for s in failed[:20]]}"
+    )
+    assert recovery < MAX_RECOVERY_S
+    assert len(steady) > 200 and all(s.ok for s in steady)
+    assert {s.node_ip for s in steady} <= survivors, "answers from the dead node after recovery"
+
+    # Serve replaces the lost replica on the third worker; HAProxy's gRPC backend follows.
+    start = time.monotonic()
+
+    def replaced() -> list[dict[str, Any]] | None:
+        servers = two_up()
+        addrs = {str(s["address"]).rsplit(":", 1)[0] for s in servers or []}
+        return servers if servers and addrs <= survivors and len(addrs) == 2 else None
+
+    servers = wait_for(f"{BACKEND} back to 2 servers UP on survivors", replaced, timeout_s=180)
+    note(
+        f"gRPC replica replaced and UP in HAProxy {time.monotonic() - start:.1f}s later"
+        f" (at {sorted(str(s['address']) for s in servers)})"
+    )
