@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Side-by-side HTTP benchmark of the compose cluster (entry point: scripts/benchmark.sh).
+"""Side-by-side benchmark of the compose cluster (entry point: scripts/benchmark.sh).
 
-Three paths to the same app (benchmarks/app: two replicas, one on each worker):
+Three paths to the same HTTP app (benchmarks/app: two replicas, one on each worker):
 
   haproxy       HAProxy mode (the image's default), through the head's :8000
   python_proxy  the same cluster restarted with RAY_SERVE_ENABLE_HA_PROXY=0, Ray's
@@ -10,7 +10,10 @@ Three paths to the same app (benchmarks/app: two replicas, one on each worker):
                 threads spread over the replicas: the floor no proxy can beat
 
 plus a variant: HAProxy mode with RAY_SERVE_HAPROXY_NBTHREAD=4 against the runtime's
-derived default. Load comes from wrk in its own container (service `loadgen` of
+derived default. The same three paths for gRPC (app bench-grpc, unary
+rsh.demo.Greeter/SayHello, at --grpc-levels only): HAProxy's gRPC frontend and the
+Python proxy on the head's :9000, and the replicas' gRPC ports (40000+). Load comes from
+wrk (HTTP) and h2load (gRPC) in their own container (service `loadgen` of
 benchmarks/compose.bench.yaml) on the compose network; it is sent only to the
 project's own containers. Every (path, concurrency) gets a warm-up and several
 rounds; medians are quoted with min and max. Paths measured on the same cluster
@@ -23,8 +26,10 @@ Writes <out>/<name>.json, <name>.md and <name>.png (default benchmarks/results/l
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import json
+import math
 import os
 import platform
 import re
@@ -35,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +53,17 @@ DEPLOYMENT = "Bench"
 ROUTE = "/bench"
 REPLICAS = 2
 BACKEND = f"http-{APP_NAME}"
+# gRPC: benchmarks/app/bench_grpc_app.py, called with h2load. h2load counts HTTP statuses
+# only (a failed call is HTTP 200 with grpc-status != 0 in the trailers): a call counts as
+# OK when its reply message arrived, i.e. DATA bytes received / len(GRPC_REPLY).
+GRPC_APP = "bench-grpc"
+GRPC_DEPLOYMENT = "BenchGrpc"
+GRPC_BACKEND = f"grpc-{GRPC_APP}"
+GRPC_PORT = 9000
+GRPC_METHOD = "/rsh.demo.Greeter/SayHello"
+GRPC_REQUEST_FILE = "/tmp/rshbench-hello.grpc"
+GRPC_HEADERS = ["content-type: application/grpc", "te: trailers", f"application: {GRPC_APP}"]
+APPS = {APP_NAME: DEPLOYMENT, GRPC_APP: GRPC_DEPLOYMENT}
 TIMES, DASH, DIVIDE = "\u00d7", "\u2013", "\u00f7"
 
 PATH_LABELS = {
@@ -54,7 +71,27 @@ PATH_LABELS = {
     "python_proxy": "Python proxy (:8000)",
     "direct": "Direct to replicas (30000+)",
     "haproxy_nbthread": "HAProxy mode, NBTHREAD={n}",
+    "grpc_haproxy": "gRPC: HAProxy mode (:9000)",
+    "grpc_python_proxy": "gRPC: Python proxy (:9000)",
+    "grpc_direct": "gRPC: direct to replicas (40000+)",
 }
+GRPC_PATHS = ["grpc_haproxy", "grpc_python_proxy", "grpc_direct"]
+
+
+def grpc_message(payload: bytes) -> bytes:
+    """One length-prefixed gRPC message: not compressed, 4-byte big-endian length."""
+    return b"\x00" + len(payload).to_bytes(4, "big") + payload
+
+
+def proto_string(field_number: int, text: str) -> bytes:
+    """A protobuf string field (wire type 2) shorter than 128 bytes."""
+    data = text.encode()
+    assert len(data) < 128
+    return bytes([field_number << 3 | 2, len(data)]) + data
+
+
+GRPC_REQUEST = grpc_message(proto_string(1, "bench"))  # HelloRequest{name: "bench"}
+GRPC_REPLY = grpc_message(proto_string(1, "ok"))  # HelloReply{message: "ok"}
 
 
 def log(msg: str) -> None:
@@ -212,53 +249,71 @@ def haproxy_show(container: str, socket: str, command: str) -> str:
     return run(cmd, input_text=command + "\n", check=False, timeout=20).stdout
 
 
-def serve_replicas_running(head: str) -> tuple[bool, str]:
+def serve_replicas_running(head: str, apps: dict[str, str]) -> tuple[bool, str]:
+    """Whether every app (name: deployment) runs REPLICAS replicas, and what it found."""
     import yaml
 
     out = dexec(head, ["serve", "status"], check=False, timeout=60)
     try:
         doc = yaml.safe_load(out) or {}
-        app = (doc.get("applications") or {}).get(APP_NAME) or {}
-        dep = (app.get("deployments") or {}).get(DEPLOYMENT) or {}
-        running = (dep.get("replica_states") or {}).get("RUNNING", 0)
-        status = app.get("status")
-        return status == "RUNNING" and running == REPLICAS, f"app {status}, {running} running"
+        states = []
+        for name, deployment in apps.items():
+            app = (doc.get("applications") or {}).get(name) or {}
+            dep = (app.get("deployments") or {}).get(deployment) or {}
+            running = (dep.get("replica_states") or {}).get("RUNNING", 0)
+            states.append((name, app.get("status"), running))
+        ok = all(status == "RUNNING" and n == REPLICAS for _, status, n in states)
+        return ok, ", ".join(f"app {a} {status}, {n} running" for a, status, n in states)
     except Exception as exc:  # any unparsable answer means "not yet"
         return False, f"serve status unreadable: {exc}: {out[-300:]}"
 
 
+def grpc_probe(loadgen: str, address: str) -> str | None:
+    """One unary call to address (host:port) with curl: None if it answered grpc-status 0
+    in the trailers with the expected reply message, else what went wrong."""
+    cmd = ["curl", "-sS", "--http2-prior-knowledge", "-m", "5", "-o", "/dev/null", "-D", "-"]
+    cmd += ["--data-binary", f"@{GRPC_REQUEST_FILE}", "-w", "size_download=%{size_download}\n"]
+    for h in GRPC_HEADERS:
+        cmd += ["-H", h]
+    out = dexec(loadgen, [*cmd, f"http://{address}{GRPC_METHOD}"], check=False, timeout=20)
+    status = re.search(r"(?im)^grpc-status:\s*(\d+)", out)
+    size = re.search(r"size_download=(\d+)", out)
+    if not re.match(r"HTTP/2 200\b", out) or not status or not size:
+        return f"no gRPC answer: {' | '.join(out.strip().splitlines()[:6]) or 'nothing'}"
+    if status.group(1) != "0" or int(size.group(1)) != len(GRPC_REPLY):
+        message = re.search(r"(?im)^grpc-message:(.*)$", out)
+        return (
+            f"grpc-status {status.group(1)}, {size.group(1)}-byte reply"
+            f" (want 0, {len(GRPC_REPLY)}): {message.group(1).strip() if message else ''}"
+        )
+    return None
+
+
+def write_grpc_request(loadgen: str) -> None:
+    """The request h2load and curl send (-d / --data-binary), into the loadgen container."""
+    b64 = base64.b64encode(GRPC_REQUEST).decode()
+    dexec(loadgen, ["sh", "-c", f"echo {b64} | base64 -d > {GRPC_REQUEST_FILE}"])
+
+
 def wait_ready(cluster: Cluster, phase: Phase, timeout: float) -> None:
-    """Until the app runs 2 replicas and every path of the phase answers 200."""
+    """Until both apps run 2 replicas and every path of the phase answers: HTTP 200, and
+    gRPC calls (when the phase measures gRPC) grpc-status 0."""
     deadline = time.monotonic() + timeout
     last = ""
     while True:
         try:
             head, loadgen = cluster.head(), cluster.loadgen()
-            ok, last = serve_replicas_running(head)
+            apps = APPS if measures_grpc(phase) else {APP_NAME: DEPLOYMENT}
+            ok, last = serve_replicas_running(head, apps)
             if ok:
                 code = http_code(loadgen, f"http://head:8000{ROUTE}")
                 last = f"head:8000{ROUTE} answered {code}"
-                if code == "200" and phase.haproxy:
-                    path, text = haproxy_cfg(head)
-                    cfg = parse_cfg(text, BACKEND)
-                    addrs = [s["address"] for s in cfg["servers"]]
-                    hosts = {a.rsplit(":", 1)[0] for a in addrs}
-                    codes = [http_code(loadgen, f"http://{a}{ROUTE}") for a in addrs]
-                    last = f"backend {BACKEND}: {addrs} answered {codes}"
-                    if len(addrs) == REPLICAS and len(hosts) == REPLICAS and set(codes) == {"200"}:
-                        phase.info.update(
-                            haproxy_cfg=path,
-                            nbthread=cfg["nbthread"],
-                            admin_socket=cfg["socket"],
-                            replicas=addrs,
-                        )
+                if code == "200":
+                    ready = haproxy_ready if phase.haproxy else python_proxy_ready
+                    not_yet = ready(head, loadgen, phase)
+                    if not not_yet:
                         return
-                elif code == "200":
-                    procs = haproxy_processes(head)
-                    if procs:
-                        raise BenchError(f"HAProxy still runs in Python-proxy mode: {procs}")
-                    phase.info["haproxy_processes_on_head"] = 0
-                    return
+                    last = not_yet
         except BenchError as exc:
             if "HAProxy still runs" in str(exc):
                 raise
@@ -272,6 +327,58 @@ def wait_ready(cluster: Cluster, phase: Phase, timeout: float) -> None:
                 )
             raise BenchError(f"phase {phase.name} not ready after {timeout:.0f}s: {last}{hint}")
         time.sleep(3)
+
+
+def measures_grpc(phase: Phase) -> bool:
+    return any(p in GRPC_PATHS for p in phase.paths)
+
+
+def backend_servers(text: str, backend: str) -> tuple[list[str], bool]:
+    """(addresses of the backend's servers, whether they are one per replica on distinct hosts)."""
+    addrs = [s["address"] for s in parse_cfg(text, backend)["servers"]]
+    hosts = {a.rsplit(":", 1)[0] for a in addrs}
+    return addrs, len(addrs) == REPLICAS and len(hosts) == REPLICAS
+
+
+def haproxy_ready(head: str, loadgen: str, phase: Phase) -> str | None:
+    """None once HAProxy routes every path of the phase to both replicas, else why not."""
+    path, text = haproxy_cfg(head)
+    cfg = parse_cfg(text, BACKEND)
+    addrs, spread = backend_servers(text, BACKEND)
+    codes = [http_code(loadgen, f"http://{a}{ROUTE}") for a in addrs]
+    if not spread or set(codes) != {"200"}:
+        return f"backend {BACKEND}: {addrs} answered {codes}"
+    if measures_grpc(phase):
+        grpc_addrs, spread = backend_servers(text, GRPC_BACKEND)
+        if not spread:
+            return f"backend {GRPC_BACKEND}: servers {grpc_addrs}"
+        failed = grpc_failures(loadgen, [f"head:{GRPC_PORT}", *grpc_addrs])
+        if failed:
+            return f"gRPC not answering yet: {failed}"
+        phase.info["grpc_replicas"] = grpc_addrs
+    phase.info.update(
+        haproxy_cfg=path, nbthread=cfg["nbthread"], admin_socket=cfg["socket"], replicas=addrs
+    )
+    return None
+
+
+def python_proxy_ready(head: str, loadgen: str, phase: Phase) -> str | None:
+    procs = haproxy_processes(head)
+    if procs:
+        raise BenchError(f"HAProxy still runs in Python-proxy mode: {procs}")
+    if measures_grpc(phase):
+        failed = grpc_failures(loadgen, [f"head:{GRPC_PORT}"])
+        if failed:
+            return f"gRPC not answering yet: {failed}"
+    phase.info["haproxy_processes_on_head"] = 0
+    return None
+
+
+def grpc_failures(loadgen: str, addresses: list[str]) -> dict[str, str]:
+    """{address: what went wrong} of a probe call to each address; empty when all were OK."""
+    write_grpc_request(loadgen)
+    probes = {a: grpc_probe(loadgen, a) for a in addresses}
+    return {a: why for a, why in probes.items() if why}
 
 
 # ------------------------------------------------------------------------- machine
@@ -345,6 +452,15 @@ class Target:
     path: str
     url: str
     spread: list[str] = field(default_factory=list)  # host:port per replica (direct path)
+    grpc: bool = False  # h2load with GRPC_REQUEST instead of wrk
+
+
+def load(
+    loadgen: str, target: Target, conns: int, duration: float, args: argparse.Namespace
+) -> dict[str, Any]:
+    """One measurement of target at conns concurrent connections: wrk's or h2load's."""
+    run_one = h2load if target.grpc else wrk
+    return run_one(loadgen, target, conns, duration, args)
 
 
 def wrk(
@@ -373,6 +489,128 @@ def wrk(
             result["concurrency"] = conns
             return result
     raise BenchError(f"wrk printed no WRK_JSON line:\n{out[-2000:]}")
+
+
+# ----------------------------------------------------------------------------- h2load
+
+
+H2LOAD_LOG_MARK = "H2LOAD_LOG"
+# Runs h2load ("$@" after the log's path $1), then prints its --log-file after its report.
+H2LOAD_SCRIPT = (
+    f'log=$1; shift; "$@"; rc=$?; echo {H2LOAD_LOG_MARK}; cat "$log"; rm -f "$log"; exit $rc'
+)
+
+
+def h2load(
+    loadgen: str, target: Target, conns: int, duration: float, args: argparse.Namespace
+) -> dict[str, Any]:
+    """gRPC unary calls with h2load: `conns` HTTP/2 connections, one call in flight on each
+    (as wrk's connections). h2load sends to one address per run, so the direct path runs
+    one h2load per replica at once, with an equal share of connections and threads."""
+    addrs = target.spread or [target.url.split("/")[2]]
+    n = len(addrs)
+    shares = [conns // n + (i < conns % n) for i in range(n)]
+    threads = max(1, args.threads // n)
+    jobs = [
+        (f"http://{a}{GRPC_METHOD}", c, min(threads, c), f"/tmp/h2load-{i}.log")
+        for i, (a, c) in enumerate(zip(addrs, shares, strict=True))
+        if c
+    ]
+
+    def one(job: tuple[str, int, int, str]) -> dict[str, Any]:
+        url, c, t, logfile = job
+        cmd = ["h2load", f"-t{t}", f"-c{c}", "-m1", f"-D{duration:g}", f"-N{args.timeout:g}s"]
+        cmd += ["-d", GRPC_REQUEST_FILE, f"--log-file={logfile}"]
+        for h in GRPC_HEADERS:
+            cmd += ["-H", h]
+        out = dexec(
+            loadgen, ["sh", "-c", H2LOAD_SCRIPT, "sh", logfile, *cmd, url], timeout=duration + 60
+        )
+        return parse_h2load(out, duration)
+
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        parts = list(pool.map(one, jobs))
+    result = merge_h2load(parts)
+    result.update(concurrency=conns, threads=sum(j[2] for j in jobs))
+    result["thread_targets"] = [j[0].split("/")[2] for j in jobs] if target.spread else []
+    return result
+
+
+def parse_h2load(out: str, duration: float) -> dict[str, Any]:
+    """Counts from h2load's report and the request times of its log (after the mark)."""
+    report, mark, log_text = out.partition(f"\n{H2LOAD_LOG_MARK}\n")
+    req = re.search(
+        r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+        r"(\d+) failed, (\d+) errored, (\d+) timeout",
+        report,
+    )
+    codes = re.search(r"status codes: (\d+) 2xx", report)
+    data = re.search(r"^traffic: .*\((\d+)\) data", report, re.M)
+    if not (mark and req and codes and data):
+        raise BenchError(f"unexpected h2load output:\n{out[-2000:]}")
+    done, errored, timeout = int(req.group(3)), int(req.group(6)), int(req.group(7))
+    times = [int(f[2]) for f in (ln.split("\t") for ln in log_text.splitlines()) if len(f) == 3]
+    return {
+        "duration_s": duration,
+        "requests": done,
+        "responses": done - errored,
+        "status_2xx": int(codes.group(1)),
+        "data_bytes": int(data.group(1)),
+        "errored": errored,
+        "timeout": timeout,
+        "times_us": times,
+    }
+
+
+def merge_h2load(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """wrk's result shape (see report.lua) from one or more h2load runs.
+
+    non_2xx counts calls that were not OK: HTTP status not 2xx, or 2xx without the reply
+    message (so grpc-status != 0). Socket errors: h2load's errored streams (read), of
+    which timeouts (connection inactive for --timeout) apart."""
+
+    def total(key: str) -> int:
+        return sum(int(p[key]) for p in parts)
+
+    done, responses, ok_http = total("requests"), total("responses"), total("status_2xx")
+    replies = total("data_bytes") // len(GRPC_REPLY)
+    times = sorted(t for p in parts for t in p["times_us"])
+    if responses and not times:
+        raise BenchError("h2load logged no request times")
+    duration = max(p["duration_s"] for p in parts)
+    return {
+        "duration_s": duration,
+        "requests": done,
+        "responses": responses,
+        "requests_per_s": sum(p["requests"] / p["duration_s"] for p in parts),
+        "non_2xx": (responses - ok_http) + max(0, ok_http - replies),
+        "status_counts": {"2xx": ok_http, "other": responses - ok_http},
+        "grpc_replies": replies,
+        "errors": {
+            "connect": 0,
+            "read": total("errored") - total("timeout"),
+            "write": 0,
+            "timeout": total("timeout"),
+        },
+        "latency_us": latency_summary(times),
+    }
+
+
+def latency_summary(times: list[int]) -> dict[str, float]:
+    """Min, mean, stdev, max and percentiles (nearest rank) of sorted times."""
+    if not times:
+        return {k: 0 for k in ("min", "mean", "stdev", "max", "p50", "p75", "p90", "p99", "p99_9")}
+
+    def pct(p: float) -> int:
+        return times[max(0, math.ceil(p / 100 * len(times)) - 1)]
+
+    return {
+        "min": times[0],
+        "mean": round(statistics.fmean(times), 1),
+        "stdev": round(statistics.pstdev(times), 1),
+        "max": times[-1],
+        **{f"p{str(p).replace('.', '_')}": pct(p) for p in (50, 75, 90, 99, 99.9)},
+    }
 
 
 def socket_errors(r: dict[str, Any]) -> int:
@@ -501,30 +739,54 @@ def targets_for(phase: Phase) -> list[Target]:
         if path == "direct":
             reps = phase.info["replicas"]
             out.append(Target(path, f"http://{reps[0]}{ROUTE}", spread=list(reps)))
+        elif path == "grpc_direct":
+            reps = phase.info["grpc_replicas"]
+            out.append(Target(path, f"http://{reps[0]}{GRPC_METHOD}", spread=list(reps), grpc=True))
+        elif path in GRPC_PATHS:
+            out.append(Target(path, f"http://head:{GRPC_PORT}{GRPC_METHOD}", grpc=True))
         else:
             out.append(Target(path, f"http://head:8000{ROUTE}"))
     return out
+
+
+def check_grpc_targets(loadgen: str, phase: Phase, targets: list[Target]) -> None:
+    """Before measuring: one call to every gRPC address must answer grpc-status 0 with the
+    expected reply (h2load itself sees HTTP statuses only). Fails the run otherwise."""
+    for t in targets:
+        if not t.grpc:
+            continue
+        addrs = t.spread or [t.url.split("/")[2]]
+        failed = grpc_failures(loadgen, addrs)
+        if failed:
+            raise BenchError(f"gRPC path {t.path}: calls not OK before measuring: {failed}")
+        phase.info.setdefault("grpc_checked", {})[t.path] = {
+            a: f"grpc-status 0, {len(GRPC_REPLY)}-byte reply" for a in addrs
+        }
+        log(f"{phase.name:>18} {t.path:>16} grpc-status 0 from {', '.join(addrs)}")
 
 
 def measure_phase(
     cluster: Cluster, phase: Phase, args: argparse.Namespace, results: dict[str, Any]
 ) -> None:
     loadgen = cluster.loadgen()
-    targets = targets_for(phase)
+    all_targets = targets_for(phase)
+    check_grpc_targets(loadgen, phase, all_targets)
     for level in args.levels:
+        # gRPC only at --grpc-levels
+        targets = [t for t in all_targets if not t.grpc or level in args.grpc_levels]
         for t in targets:
-            w = wrk(loadgen, t, level, args.warmup, args)
+            w = load(loadgen, t, level, args.warmup, args)
             log(f"{phase.name:>18} {t.path:>16} c={level:<4} warm-up   {short(w)}")
             results.setdefault(t.path, {}).setdefault(str(level), {"rounds": []})["warmup"] = w
         for rnd in range(args.rounds):
             k = rnd % len(targets)  # rotate who goes first
             for t in targets[k:] + targets[:k]:
-                r = wrk(loadgen, t, level, args.duration, args)
+                r = load(loadgen, t, level, args.duration, args)
                 r["round"] = rnd + 1
                 log(f"{phase.name:>18} {t.path:>16} c={level:<4} round {rnd + 1}   {short(r)}")
                 results[t.path][str(level)]["rounds"].append(r)
     if args.profile_level:
-        for t in targets:
+        for t in [t for t in all_targets if not t.grpc]:  # HTTP only
             log(f"{phase.name:>18} {t.path:>16} c={args.profile_level:<4} profiling run")
             phase.info.setdefault("profile", {})[t.path] = profile_round(
                 cluster, phase, loadgen, t, args
@@ -569,6 +831,41 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def grpc_ratios(data: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """The HTTP ratios for gRPC, at the levels where the HAProxy path was measured."""
+    res = data["results"]
+
+    def s(path: str, level: str) -> dict[str, Any] | None:
+        summary: dict[str, Any] | None = res.get(path, {}).get(level, {}).get("summary")
+        return summary
+
+    out = {}
+    for lv in sorted(res.get("grpc_haproxy", {}), key=int):
+        h, p, d = s("grpc_haproxy", lv), s("grpc_python_proxy", lv), s("grpc_direct", lv)
+        out[lv] = {
+            "haproxy_over_python_rps": ratio(med(h, "requests_per_s"), med(p, "requests_per_s")),
+            "haproxy_over_direct_rps": ratio(med(h, "requests_per_s"), med(d, "requests_per_s")),
+            "haproxy_over_python_p99": ratio(med(h, "p99_ms"), med(p, "p99_ms")),
+            "haproxy_over_direct_p99": ratio(med(h, "p99_ms"), med(d, "p99_ms")),
+        }
+    return out
+
+
+def error_total(cells: dict[str, Any]) -> int | None:
+    """Non-2xx (not-OK calls for gRPC) + socket errors of every level, warm-ups included."""
+    if not cells:
+        return None
+    return sum(
+        int(
+            c["summary"]["non_2xx"]
+            + c["summary"]["socket_errors"]
+            + c["summary"].get("warmup_non_2xx", 0)
+            + c["summary"].get("warmup_socket_errors", 0)
+        )
+        for c in cells.values()
+    )
+
+
 def analyze(data: dict[str, Any]) -> None:
     res = data["results"]
     for cells in res.values():
@@ -604,19 +901,11 @@ def analyze(data: dict[str, Any]) -> None:
             )
         ratios[str(lv)] = row
     data["ratios"] = ratios
+    data["grpc_ratios"] = grpc_ratios(data)
 
     tl = data["settings"]["target_level"]
     r = ratios.get(str(tl), {})
-    errs = [
-        (
-            lv,
-            c["summary"]["non_2xx"]
-            + c["summary"]["socket_errors"]
-            + c["summary"].get("warmup_non_2xx", 0)
-            + c["summary"].get("warmup_socket_errors", 0),
-        )
-        for lv, c in sorted(res.get("haproxy", {}).items(), key=lambda kv: int(kv[0]))
-    ]
+    errs = error_total(res.get("haproxy", {}))
 
     def check(name: str, value: float | None, goal: str, ok: bool | None) -> dict[str, Any]:
         return {"target": name, "value": value, "goal": goal, "met": ok}
@@ -642,11 +931,21 @@ def analyze(data: dict[str, Any]) -> None:
         check(f"HAProxy p99 / direct p99 at c={tl}", pd, "<= 2", None if pd is None else pd <= 2),
         check(
             "errors through HAProxy (non-2xx + socket, warm-ups included), all levels",
-            sum(e for _, e in errs) if errs else None,
+            errs,
             "0 at every level",
-            None if not errs else all(e == 0 for _, e in errs),
+            None if errs is None else errs == 0,
         ),
     ]
+    grpc_errs = error_total(res.get("grpc_haproxy", {}))
+    if grpc_errs is not None:
+        data["targets"].append(
+            check(
+                "gRPC errors through HAProxy (calls not OK + socket, warm-ups included)",
+                grpc_errs,
+                "0",
+                grpc_errs == 0,
+            )
+        )
 
 
 # -------------------------------------------------------------------------- output
@@ -693,6 +992,75 @@ def path_order(data: dict[str, Any]) -> list[str]:
     return [p for p in order if p in data["results"]]
 
 
+def result_rows(data: dict[str, Any], paths: list[str]) -> list[str]:
+    lines = []
+    for path in paths:
+        for lv in data["settings"]["levels"]:
+            c = data["results"][path].get(str(lv))
+            if not c:
+                continue
+            s = c["summary"]
+            lines.append(
+                f"| {label(path, data)} | {lv} | {cell_text(s['requests_per_s'], 0)} | "
+                f"{cell_text(s['p50_ms'], 2)} | {cell_text(s['p90_ms'], 2)} | "
+                f"{cell_text(s['p99_ms'], 2)} | {s['non_2xx']} | {s['socket_errors']}"
+                + (f" ({s['errors']['timeout']} timeouts)" if s["errors"]["timeout"] else "")
+                + " |"
+            )
+    return lines
+
+
+def ratio_rows(ratios: dict[Any, dict[str, float | None]]) -> list[str]:
+    lines = [
+        f"| conc. | HAProxy {DIVIDE} Python proxy req/s | HAProxy {DIVIDE} direct req/s | "
+        f"HAProxy {DIVIDE} Python proxy p99 | HAProxy {DIVIDE} direct p99 |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for lv, r in ratios.items():
+        lines.append(
+            row(
+                str(lv),
+                fx(r["haproxy_over_python_rps"], 1),
+                fx(r["haproxy_over_direct_rps"], 2),
+                fx(r["haproxy_over_python_p99"], 3),
+                fx(r["haproxy_over_direct_p99"], 2),
+            )
+        )
+    return lines
+
+
+def grpc_paths(data: dict[str, Any]) -> list[str]:
+    return [p for p in GRPC_PATHS if p in data["results"]]
+
+
+def grpc_section(data: dict[str, Any]) -> list[str]:
+    """The gRPC table and its ratios; nothing for a result without gRPC cells."""
+    paths = grpc_paths(data)
+    if not paths:
+        return []
+    st = data["settings"]
+    return [
+        "",
+        f"gRPC: unary `{GRPC_METHOD.strip('/')}` of app `{GRPC_APP}` (the same trivial async "
+        f"handler, {REPLICAS} replicas, one per worker), metadata `application: {GRPC_APP}`. "
+        "Load: h2load in the same container, one call in flight per HTTP/2 connection "
+        f"(concurrency = connections, as for wrk), {st['threads']} threads, same warm-up and "
+        "rounds, interleaved with the HTTP paths of the same cluster. Latencies from h2load's "
+        "per-request log. h2load sees HTTP statuses only, so every address was first called "
+        "once and had to answer `grpc-status: 0`, and a call counts as OK only if its "
+        f'{len(GRPC_REPLY)}-byte reply arrived (DATA bytes received); "not OK" counts the '
+        "others.",
+        "",
+        "| path | conc. | requests/s | p50 ms | p90 ms | p99 ms | calls not OK | socket errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        *result_rows(data, paths),
+        "",
+        "gRPC ratios (medians):",
+        "",
+        *ratio_rows(data.get("grpc_ratios", {})),
+    ]
+
+
 def render_markdown(data: dict[str, Any]) -> str:
     st, m = data["settings"], data["machine"]
     lines = [
@@ -714,39 +1082,13 @@ def render_markdown(data: dict[str, Any]) -> str:
         "",
         "| path | conc. | requests/s | p50 ms | p90 ms | p99 ms | non-2xx | socket errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for path in path_order(data):
-        for lv in st["levels"]:
-            c = data["results"][path].get(str(lv))
-            if not c:
-                continue
-            s = c["summary"]
-            lines.append(
-                f"| {label(path, data)} | {lv} | {cell_text(s['requests_per_s'], 0)} | "
-                f"{cell_text(s['p50_ms'], 2)} | {cell_text(s['p90_ms'], 2)} | "
-                f"{cell_text(s['p99_ms'], 2)} | {s['non_2xx']} | {s['socket_errors']}"
-                + (f" ({s['errors']['timeout']} timeouts)" if s["errors"]["timeout"] else "")
-                + " |"
-            )
-    lines += [
+        *result_rows(data, path_order(data)),
         "",
         "Ratios (medians; throughput: higher is better for HAProxy, p99: lower is better):",
         "",
-        "| conc. | HAProxy ÷ Python proxy req/s | HAProxy ÷ direct req/s | "
-        "HAProxy ÷ Python proxy p99 | HAProxy ÷ direct p99 |",
-        "|---:|---:|---:|---:|---:|",
+        *ratio_rows({lv: data["ratios"][str(lv)] for lv in st["levels"]}),
+        *grpc_section(data),
     ]
-    for lv in st["levels"]:
-        r = data["ratios"][str(lv)]
-        lines.append(
-            row(
-                str(lv),
-                fx(r["haproxy_over_python_rps"], 1),
-                fx(r["haproxy_over_direct_rps"], 2),
-                fx(r["haproxy_over_python_p99"], 3),
-                fx(r["haproxy_over_direct_p99"], 2),
-            )
-        )
     if data.get("variant_path"):
         nb_default = data["phases"].get("haproxy", {}).get("nbthread")
         lines += [
@@ -878,8 +1220,12 @@ def render_chart(data: dict[str, Any], out: Path) -> None:
         "haproxy": dict(color="#1f77b4", marker="o"),
         "python_proxy": dict(color="#d62728", marker="s"),
         "direct": dict(color="#2ca02c", marker="^"),
+        # gRPC (one level only): hollow markers in the colours of the HTTP paths
+        "grpc_haproxy": dict(color="#1f77b4", marker="D", markerfacecolor="none"),
+        "grpc_python_proxy": dict(color="#d62728", marker="D", markerfacecolor="none"),
+        "grpc_direct": dict(color="#2ca02c", marker="D", markerfacecolor="none"),
     }
-    for path in path_order(data):
+    for path in path_order(data) + grpc_paths(data):
         style = styles.get(path, dict(color="#1f77b4", marker="o", linestyle="--", alpha=0.7))
         for ax, key in ((ax1, "requests_per_s"), (ax2, "p99_ms")):
             xs, ys, lo, hi = [], [], [], []
@@ -893,6 +1239,7 @@ def render_chart(data: dict[str, Any], out: Path) -> None:
             if xs:
                 ax.errorbar(xs, ys, yerr=[lo, hi], capsize=3, label=label(path, data), **style)
     m = data["machine"]
+    xlabel = "concurrent connections (wrk" + ("; gRPC \u25c7: h2load)" if grpc_paths(data) else ")")
     for ax, title, ylabel in (
         (ax1, "Throughput", f"requests/s (median, min{DASH}max)"),
         (ax2, "p99 latency", f"ms, log scale (median, min{DASH}max)"),
@@ -900,7 +1247,7 @@ def render_chart(data: dict[str, Any], out: Path) -> None:
         ax.set_xscale("log", base=2)
         ax.set_xticks(levels)
         ax.set_xticklabels([str(lv) for lv in levels])
-        ax.set_xlabel("concurrent connections (wrk)")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
@@ -949,6 +1296,10 @@ def print_ratios(data: dict[str, Any]) -> None:
     for name, key, d in rows:
         vals = [data["ratios"][str(lv)].get(key) for lv in data["settings"]["levels"]]
         print(f"  {name:<32}" + "".join(f"{fx(v, d):<10}" for v in vals))
+    grpc = data.get("grpc_ratios", {})
+    for name, key, d in rows[:4] if grpc else []:
+        vals = [grpc.get(str(lv), {}).get(key) for lv in data["settings"]["levels"]]
+        print(f"  {'gRPC ' + name:<32}" + "".join(f"{fx(v, d):<10}" for v in vals))
     print()
     for t in data["targets"]:
         met = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
@@ -995,6 +1346,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--levels", default="16,64,256", help="concurrency levels (default 16,64,256)")
+    ap.add_argument(
+        "--grpc-levels",
+        default="64",
+        help="levels (of --levels) that also measure gRPC (default 64; '' or 0: no gRPC)",
+    )
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=float, default=10, help="seconds per round")
     ap.add_argument("--warmup", type=float, default=5, help="seconds of warm-up per path and level")
@@ -1028,6 +1384,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--render-only", type=Path, help="redraw table and chart from a result JSON")
     args = ap.parse_args(argv)
     args.levels = [int(x) for x in str(args.levels).split(",") if x]
+    grpc_levels = {int(x) for x in str(args.grpc_levels).split(",") if x.strip()}
+    args.grpc_levels = [lv for lv in args.levels if lv in grpc_levels]
     args.phases = [x.strip() for x in args.phases.split(",") if x.strip()]
     bad = [e for e in args.env if "=" not in e]
     if bad:
@@ -1040,6 +1398,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.render_only:
         data = json.loads(args.render_only.read_text())
+        data["name"] = args.render_only.stem  # rewrites FILE.md and .png beside it, no other
         analyze(data)
         write_outputs(data, args.render_only.parent)
         print_ratios(data)
@@ -1048,14 +1407,13 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # tear down on SIGTERM like on Ctrl-C
     t0 = time.monotonic()
     phases = []
+    grpc = args.grpc_levels != []
     if "haproxy" in args.phases:
-        phases.append(
-            Phase("haproxy", {"RAY_SERVE_ENABLE_HA_PROXY": "1"}, ["haproxy", "direct"], True)
-        )
+        paths = ["haproxy", "direct", *(["grpc_haproxy", "grpc_direct"] if grpc else [])]
+        phases.append(Phase("haproxy", {"RAY_SERVE_ENABLE_HA_PROXY": "1"}, paths, True))
     if "python" in args.phases:
-        phases.append(
-            Phase("python_proxy", {"RAY_SERVE_ENABLE_HA_PROXY": "0"}, ["python_proxy"], False)
-        )
+        paths = ["python_proxy", *(["grpc_python_proxy"] if grpc else [])]
+        phases.append(Phase("python_proxy", {"RAY_SERVE_ENABLE_HA_PROXY": "0"}, paths, False))
     variant_path = None
     if "variant" in args.phases and args.variant_nbthread:
         variant_path = f"haproxy_nbthread{args.variant_nbthread}"
@@ -1083,6 +1441,7 @@ def main(argv: list[str]) -> int:
         "machine": machine_info(args.image),
         "settings": {
             "levels": args.levels,
+            "grpc_levels": args.grpc_levels,
             "rounds": args.rounds,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
@@ -1095,6 +1454,14 @@ def main(argv: list[str]) -> int:
                 "route": ROUTE,
                 "replicas": REPLICAS,
                 "config": "benchmarks/app/serve_config.yaml",
+            },
+            "grpc": {
+                "app": GRPC_APP,
+                "method": GRPC_METHOD,
+                "port": GRPC_PORT,
+                "load_generator": "h2load, one call in flight per connection",
+                "request_hex": GRPC_REQUEST.hex(),
+                "reply_bytes": len(GRPC_REPLY),
             },
         },
         "variant_path": variant_path,

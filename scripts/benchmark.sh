@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark (README "Performance"): on the compose cluster, HAProxy mode vs Ray's
 # Python proxy vs the replicas' own direct-ingress ports, at concurrency 16, 64 and 256,
-# plus the RAY_SERVE_HAPROXY_NBTHREAD variant. Leaves benchmarks/results/latest.json,
-# latest.md and latest.png, and prints the ratios. About 12 minutes on 2 cores.
+# plus the RAY_SERVE_HAPROXY_NBTHREAD variant, and gRPC (h2load) through the same three
+# paths at concurrency 64. Leaves benchmarks/results/latest.json, latest.md and latest.png,
+# and prints the ratios. About 13 minutes on 2 cores.
 #
 # Needs Docker (scripts/bootstrap-docker.sh) and the image (built here if missing).
 # Arguments go to benchmarks/run.py, e.g.
@@ -26,7 +27,7 @@ if ! docker image inspect "$image" >/dev/null 2>&1; then
 fi
 
 base_image=$(bash scripts/base-image.sh)
-log "building the load generator $loadgen_image (wrk from Debian) on $base_image"
+log "building the load generator $loadgen_image (wrk and h2load from Debian) on $base_image"
 docker build -q --build-arg BASE_IMAGE="$base_image" -t "$loadgen_image" benchmarks/loadgen >/dev/null
 
 venv=$(bash scripts/dev-env.sh)
