@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -134,6 +134,29 @@ class Load:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def kill_and_wait_until_steady(
+    snapshot: Callable[[], Sequence[Sample]],
+    kill: Callable[[], None],
+    *,
+    steady_s: float,
+    give_up_s: float = 120,
+) -> float:
+    """Kills (under the caller's running load), then waits until no request has failed for
+    `steady_s` (at least `steady_s` after the kill, at most `give_up_s`).
+
+    Returns the time of the kill."""
+    killed_at = time.monotonic()
+    kill()
+    while True:
+        now = time.monotonic()
+        last_failure = max((s.end for s in snapshot() if not s.ok), default=killed_at)
+        if now - killed_at >= steady_s and now - last_failure >= steady_s:
+            return killed_at
+        if now - killed_at > give_up_s:
+            return killed_at
+        time.sleep(1)
 
 
 def summarize(samples: Sequence[Sample], elapsed_s: float) -> str:

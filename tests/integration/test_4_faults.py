@@ -16,7 +16,7 @@ import time
 import pytest
 
 from .cluster import APPS, Cluster, Proc, note, wait_for
-from .load import Load, summarize
+from .load import Load, kill_and_wait_until_steady, summarize
 
 pytestmark = pytest.mark.integration
 
@@ -56,17 +56,9 @@ def test_worker_loss_under_load(cluster: Cluster) -> None:
     urls = {f"{cluster.base_url}{prefix}": app for app, prefix in APPS.items()}
     with Load(urls, concurrency=CONCURRENCY, max_duration_s=180) as load:
         time.sleep(5)
-        killed_at = time.monotonic()
-        victim.container.kill()
-        while True:
-            now = time.monotonic()
-            failures = [s for s in load.snapshot() if not s.ok]
-            last_failure = max((s.end for s in failures), default=killed_at)
-            if now - killed_at >= STEADY_S and now - last_failure >= STEADY_S:
-                break
-            if now - killed_at > 120:
-                break
-            time.sleep(1)
+        killed_at = kill_and_wait_until_steady(
+            load.snapshot, victim.container.kill, steady_s=STEADY_S
+        )
     samples = load.snapshot()
     elapsed = load.stopped_at - load.started_at
 

@@ -26,7 +26,7 @@ import pytest
 from grpc_tools import protoc
 
 from .cluster import GRPC_APP, Cluster, note, wait_for
-from .load import Sample, summarize
+from .load import Sample, kill_and_wait_until_steady, summarize
 
 pytestmark = pytest.mark.integration
 
@@ -333,17 +333,9 @@ def test_worker_loss_under_grpc_load(grpc_cluster: Cluster, pb: tuple[Any, Any])
 
     with GrpcLoad(cluster, pb, concurrency=CONCURRENCY) as load:
         time.sleep(5)
-        killed_at = time.monotonic()
-        victim.container.kill()
-        while True:
-            now = time.monotonic()
-            failures = [s for s in load.snapshot() if not s.ok]
-            last_failure = max((s.end for s in failures), default=killed_at)
-            if now - killed_at >= STEADY_S and now - last_failure >= STEADY_S:
-                break
-            if now - killed_at > 120:
-                break
-            time.sleep(1)
+        killed_at = kill_and_wait_until_steady(
+            load.snapshot, victim.container.kill, steady_s=STEADY_S
+        )
     samples = load.snapshot()
     elapsed = load.stopped_at - load.started_at
 
