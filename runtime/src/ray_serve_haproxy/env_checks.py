@@ -6,6 +6,8 @@ Meant to run before a node starts (ports in use by a running node show as busy).
 from __future__ import annotations
 
 import errno
+import importlib
+import json
 import os
 import re
 import shutil
@@ -16,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from .host_facts import HostFacts
+from .placement import ConfigAsks, Deployment, Node, asks_of, problems, report
 from .settings_loader import EffectiveSettings, Role, Source
 from .state_dir import private_dir_problem, private_dirs
 
@@ -215,6 +218,78 @@ def check_ephemeral_overlap(effective: EffectiveSettings, ephemeral: range | Non
     return findings
 
 
+def _start_arg(args: tuple[str, ...], option: str) -> str | None:
+    """The value of `--option=V` or `--option V` in `ray start` arguments (the last wins)."""
+    value = None
+    for index, arg in enumerate(args):
+        if arg.startswith(f"{option}="):
+            value = arg.split("=", 1)[1]
+        elif arg == option and index + 1 < len(args):
+            value = args[index + 1]
+    return value
+
+
+def this_node(effective: EffectiveSettings, role: Role, facts: HostFacts) -> Node:
+    """What this node will offer replicas: its CPUs (RSH_NUM_CPUS, else those Ray detects), and
+    GPUs and custom resources of RSH_RAY_START_ARGS."""
+    values = effective.values
+    offered: dict[str, float] = {
+        "CPU": values.num_cpus if values.num_cpus is not None else facts.cpus
+    }
+    gpus = _start_arg(values.ray_start_args, "--num-gpus")
+    custom = _start_arg(values.ray_start_args, "--resources")
+    try:
+        if gpus is not None:
+            offered["GPU"] = float(gpus)
+        if custom is not None:
+            offered.update({str(k): float(v) for k, v in json.loads(custom).items()})
+    except (ValueError, AttributeError):
+        pass  # Ray refuses it at start, with its own message
+    return Node.of(f"this {role.value}", offered)
+
+
+def _without_memory(asks: ConfigAsks) -> ConfigAsks:
+    """Ray's `memory` resource depends on what the node has free once running: not judged
+    before start."""
+    deployments = [
+        Deployment(
+            d.app,
+            d.name,
+            d.replicas,
+            {r: u for r, u in d.ask.items() if r != "memory"},
+            d.max_per_node,
+            d.assumed,
+        )
+        for d in asks.deployments
+    ]
+    return ConfigAsks(deployments, asks.unchecked)
+
+
+def check_placement(effective: EffectiveSettings, role: Role, facts: HostFacts) -> list[Finding]:
+    """Head with RSH_SERVE_CONFIG: can the config be placed on this node alone? A WARN, not a
+    FAIL: workers may join (the compose head offers no CPUs on purpose)."""
+    path = effective.values.serve_config
+    if role != Role.HEAD or not path:
+        return []
+    subject = f"placement of {path}"
+    try:
+        yaml = importlib.import_module("yaml")  # PyYAML comes with Ray
+        config = yaml.safe_load(Path(path).read_text())
+        asks = _without_memory(asks_of(config))
+    except Exception as exc:  # the head's serve-up reports a broken config in detail
+        return [Finding(Level.WARN, subject, f"cannot read it: {exc}")]
+    node = this_node(effective, role, facts)
+    where = "on this node alone"
+    if not problems(asks, [node]):
+        return [Finding(Level.OK, subject, report(asks, [node], where))]
+    hint = (
+        "; it needs worker nodes that offer what is missing"
+        + (" (this head has RSH_NUM_CPUS=0)" if effective.values.num_cpus == 0 else "")
+        + ", or a config that fits one node (examples/demo/serve_config.one-node.yaml)"
+    )
+    return [Finding(Level.WARN, subject, report(asks, [node], where) + hint)]
+
+
 def run_checks(
     effective: EffectiveSettings, role: Role, facts: HostFacts, ports: bool = True
 ) -> list[Finding]:
@@ -226,6 +301,7 @@ def run_checks(
         findings.append(Finding(Level.WARN, "RAY_SERVE_ENABLE_HA_PROXY", "0: Python proxy mode"))
     findings += check_dirs(effective)
     findings += check_resources(effective, facts)
+    findings += check_placement(effective, role, facts)
     findings += check_ephemeral_overlap(effective, ephemeral_port_range())
     if ports:
         findings += check_ports(effective, role)
