@@ -13,12 +13,16 @@ import re
 import shutil
 import socket
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from .exposure import observed, planned
 from .host_facts import HostFacts
+from .listeners import Listener, listening
 from .placement import ConfigAsks, Deployment, Node, asks_of, problems, report
+from .processes import pids_by_comm
 from .settings_loader import EffectiveSettings, Role, Source
 from .state_dir import private_dir_problem, private_dirs
 
@@ -290,9 +294,37 @@ def check_placement(effective: EffectiveSettings, role: Role, facts: HostFacts) 
     return [Finding(Level.WARN, subject, report(asks, [node], where) + hint)]
 
 
-def run_checks(
-    effective: EffectiveSettings, role: Role, facts: HostFacts, ports: bool = True
+def check_exposure(
+    effective: EffectiveSettings,
+    role: Role,
+    facts: HostFacts,
+    sockets: Sequence[Listener] | None,
 ) -> list[Finding]:
+    """Which ports this node listens on (`sockets`, when it runs) or will (None), on which
+    interfaces, and who should reach them: WARN for operator and code ports beyond loopback."""
+    values, addresses = effective.values, facts.local_addresses
+    exposures = (
+        planned(values, role, addresses)
+        if sockets is None
+        else observed(values, role, sockets, addresses)
+    )
+    return [Finding(Level.WARN if e.warn else Level.OK, e.subject, e.detail) for e in exposures]
+
+
+def ray_runs_here() -> bool:
+    return bool(pids_by_comm(["raylet"])["raylet"])
+
+
+def run_checks(
+    effective: EffectiveSettings,
+    role: Role,
+    facts: HostFacts,
+    ports: bool = True,
+    running: bool | None = None,
+) -> list[Finding]:
+    """Every check; `running` (default: a raylet runs here) turns the free-port checks, which
+    this node's own listeners would fail, into a report of those listeners."""
+    running = ray_runs_here() if running is None else running
     findings = []
     if effective.values.enable_ha_proxy:
         findings.append(check_haproxy(effective.values.haproxy_binary_path))
@@ -303,6 +335,7 @@ def run_checks(
     findings += check_resources(effective, facts)
     findings += check_placement(effective, role, facts)
     findings += check_ephemeral_overlap(effective, ephemeral_port_range())
-    if ports:
+    if ports and not running:
         findings += check_ports(effective, role)
+    findings += check_exposure(effective, role, facts, listening() if running else None)
     return findings
