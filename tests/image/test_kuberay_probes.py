@@ -48,6 +48,9 @@ def kuberay_head(docker_client: docker.DockerClient) -> Iterator[Container]:
         nano_cpus=int(cpu_cores(resources["requests"]["cpu"]) * 1e9),
         mem_limit=memory_bytes(resources["limits"]["memory"]),
         healthcheck={"test": ["NONE"]},
+        # KubeRay starts Ray with `ulimit -n 65536` (pods usually have far more): the manifests'
+        # MAXCONN 20000 needs about 50000 open files.
+        ulimits=[docker.types.Ulimit(name="nofile", soft=65536, hard=65536)],
     )
     try:
         yield container

@@ -140,7 +140,7 @@ def test_readme_one_node_commands_turn_healthy_and_serve_every_app(
             )
         )
     assert "readme" in reply.message and reply.replica_id, reply
-    assert [part.index for part in stream] == [0, 1, 2]
+    assert [part.index for part in stream] == [1, 2, 3]
     # hello's two replicas are both HAProxy servers of this one node.
     status = next(out for cmd, out in outputs.items() if "ray-serve-haproxy status" in cmd)
     assert re.search(r"http-hello", status), status
