@@ -36,6 +36,10 @@ def test_head_argv(load: Load) -> None:
         "--port=6379",
         "--dashboard-host=127.0.0.1",
         "--dashboard-port=8265",
+        "--ray-client-server-port=10001",
+        "--min-worker-port=10002",
+        "--max-worker-port=19999",
+        "--dashboard-agent-listen-port=52365",
         "--num-cpus=0",
         f"--object-store-memory={int(0.3 * 1024**3)}",
         "--disable-usage-stats",
@@ -50,9 +54,43 @@ def test_worker_argv(load: Load) -> None:
         "start",
         "--block",
         "--address=10.0.0.2:6380",
+        "--min-worker-port=10002",
+        "--max-worker-port=19999",
+        "--dashboard-agent-listen-port=52365",
         f"--object-store-memory={int(0.3 * 1024**3)}",
         "--disable-usage-stats",
     ]
+
+
+def test_network_settings_become_ray_start_options(load: Load) -> None:
+    values = load(
+        role=Role.WORKER,
+        RSH_HEAD_ADDRESS="10.0.0.2:6379",
+        RSH_NODE_IP="10.0.0.7",
+        RSH_NODE_MANAGER_PORT="6380",
+        RSH_OBJECT_MANAGER_PORT="6381",
+        RSH_MIN_WORKER_PORT="11000",
+        RSH_MAX_WORKER_PORT="11999",
+        RSH_METRICS_EXPORT_PORT="8080",
+        RSH_DASHBOARD_AGENT_GRPC_PORT="8266",
+        RSH_DASHBOARD_AGENT_LISTEN_PORT="52366",
+        RSH_RUNTIME_ENV_AGENT_PORT="8267",
+    ).values
+    argv = ray_start_argv(values, Role.WORKER, "ray")
+    assert argv[3:15] == [
+        "--address=10.0.0.2:6379",
+        "--node-ip-address=10.0.0.7",
+        "--node-manager-port=6380",
+        "--object-manager-port=6381",
+        "--metrics-export-port=8080",
+        "--dashboard-agent-grpc-port=8266",
+        "--runtime-env-agent-port=8267",
+        "--min-worker-port=11000",
+        "--max-worker-port=11999",
+        "--dashboard-agent-listen-port=52366",
+        f"--object-store-memory={int(0.3 * 1024**3)}",
+        "--disable-usage-stats",
+    ], argv
 
 
 @pytest.fixture

@@ -62,6 +62,17 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "RSH_STATE_DIR": "/tmp/ray-serve-haproxy",
     "RSH_RAY_START_ARGS": (),
     "RSH_PYTHONPATH": None,
+    # Node address and Ray's ports: Ray's own defaults (None: Ray picks a free port).
+    "RSH_NODE_IP": None,
+    "RSH_NODE_MANAGER_PORT": None,
+    "RSH_OBJECT_MANAGER_PORT": None,
+    "RSH_MIN_WORKER_PORT": 10002,
+    "RSH_MAX_WORKER_PORT": 19999,
+    "RSH_METRICS_EXPORT_PORT": None,
+    "RSH_DASHBOARD_AGENT_GRPC_PORT": None,
+    "RSH_DASHBOARD_AGENT_LISTEN_PORT": 52365,
+    "RSH_RUNTIME_ENV_AGENT_PORT": None,
+    "RSH_RAY_CLIENT_SERVER_PORT": 10001,
 }
 DERIVED = {
     "RAY_SERVE_HAPROXY_NBTHREAD",
@@ -190,8 +201,8 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("RSH_SERVE_DEPLOY_TIMEOUT_S", "60", 60),
     (
         "RSH_RAY_START_ARGS",
-        "--resources='{\"x\": 1}' --min-worker-port=10002",
-        ('--resources={"x": 1}', "--min-worker-port=10002"),
+        "--resources='{\"x\": 1}' --include-log-monitor=false",
+        ('--resources={"x": 1}', "--include-log-monitor=false"),
     ),
     ("RSH_PYTHONPATH", "/opt/app:/opt/lib", "/opt/app:/opt/lib"),
 ]
@@ -612,3 +623,124 @@ def test_unlimited_open_files_keep_the_guide_default(private_paths: dict[str, st
     effective = load_settings(private_paths, facts=facts)
     assert effective.values.maxconn == 20000
     assert effective.sources["RAY_SERVE_HAPROXY_MAXCONN"] == Source.DEFAULT
+
+
+# --- node address and Ray's ports (host networking) ---------------------------------------
+
+HOST_ADDRESSES = {"127.0.0.1": "lo", "10.0.0.7": "eth0", "192.168.5.2": "eth1", "fd00::7": "eth0"}
+
+
+@pytest.fixture
+def load_on_host(private_paths: dict[str, str]) -> Load:
+    """load(...) on a host with two interfaces besides loopback."""
+    facts = HostFacts(
+        cpus=2, shm_bytes=2**30, haproxy_binary="/bin/true", local_addresses=HOST_ADDRESSES
+    )
+
+    def _load(role: Role | None = None, **env: str) -> EffectiveSettings:
+        return load_settings({**private_paths, **env}, role=role, facts=facts)
+
+    return _load
+
+
+@pytest.mark.parametrize("address", ["10.0.0.7", "192.168.5.2", "fd00::7", "[fd00::7]"])
+def test_node_ip_of_this_host_is_accepted(load_on_host: Load, address: str) -> None:
+    effective = load_on_host(RSH_NODE_IP=address)
+    assert effective.values.node_ip == address.strip("[]")
+    assert effective.sources["RSH_NODE_IP"] == Source.ENVIRONMENT
+
+
+def test_node_ip_of_another_host_names_this_hosts_addresses(load_on_host: Load) -> None:
+    (error,) = errors_of(load_on_host, RSH_NODE_IP="10.0.0.99")
+    assert error.startswith("RSH_NODE_IP='10.0.0.99': not an address of this host")
+    # The operator sees which addresses would do, with their interfaces.
+    assert "10.0.0.7 (eth0), 192.168.5.2 (eth1)" in error
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("head", "not an IP address"),
+        ("10.0.0.256", "not an IP address"),
+        ("0.0.0.0", "not the address of one interface"),
+        ("::", "not the address of one interface"),
+        ("224.0.0.1", "not the address of one interface"),
+    ],
+)
+def test_node_ip_must_be_one_address(load_on_host: Load, raw: str, problem: str) -> None:
+    (error,) = errors_of(load_on_host, RSH_NODE_IP=raw)
+    assert f"RSH_NODE_IP={raw!r}: {problem}; allowed: an IP address of this host" in error
+
+
+def test_node_ip_is_not_checked_when_the_hosts_addresses_are_unknown(load: Load) -> None:
+    # The KubeRay manifest tests describe another machine (a pod): no addresses known.
+    assert load(RSH_NODE_IP="10.9.9.9").values.node_ip == "10.9.9.9"
+
+
+def test_worker_port_range_needs_low_below_high(load: Load) -> None:
+    (error,) = errors_of(load, RSH_MIN_WORKER_PORT="12000", RSH_MAX_WORKER_PORT="12000")
+    assert error.startswith("RSH_MIN_WORKER_PORT='12000': not below RSH_MAX_WORKER_PORT=12000")
+    (error,) = errors_of(load, RSH_MIN_WORKER_PORT="1000")
+    assert "out of range; allowed: integer 1024-65535" in error
+
+
+def test_worker_port_range_must_not_overlap_the_replica_ranges(load: Load) -> None:
+    (error,) = errors_of(load, RSH_MAX_WORKER_PORT="30500")
+    assert error.startswith("RSH_MAX_WORKER_PORT='30500': worker port range 10002-30500")
+    assert "overlaps the replica HTTP range 30000-31000" in error
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "RSH_NODE_MANAGER_PORT",
+        "RSH_OBJECT_MANAGER_PORT",
+        "RSH_METRICS_EXPORT_PORT",
+        "RSH_HTTP_PORT",
+    ],
+)
+def test_fixed_port_inside_the_worker_range_is_refused(load: Load, variable: str) -> None:
+    (error,) = errors_of(load, **{variable: "12345"})
+    assert error.startswith(f"{variable}='12345': {variable}=12345 lies in Ray's worker port range")
+
+
+def test_ray_ports_must_differ_from_every_other_port(load: Load) -> None:
+    (error,) = errors_of(load, RSH_NODE_MANAGER_PORT="6380", RSH_OBJECT_MANAGER_PORT="6380")
+    assert "same port as RSH_NODE_MANAGER_PORT" in error
+    (error,) = errors_of(load, RSH_METRICS_EXPORT_PORT="9101")
+    assert error.startswith("RSH_METRICS_EXPORT_PORT='9101': same port as RAY_SERVE_HAPROXY_")
+    (error,) = errors_of(load, RSH_RUNTIME_ENV_AGENT_PORT="30010")
+    assert "lies in the replica HTTP port range" in error
+
+
+def test_a_fixed_firewall_friendly_node_is_valid(load_on_host: Load) -> None:
+    """The set of settings the multi-machine docs will use: every Ray port fixed."""
+    effective = load_on_host(
+        role=Role.WORKER,
+        RSH_HEAD_ADDRESS="10.0.0.2:6379",
+        RSH_NODE_IP="10.0.0.7",
+        RSH_NODE_MANAGER_PORT="6380",
+        RSH_OBJECT_MANAGER_PORT="6381",
+        RSH_METRICS_EXPORT_PORT="8080",
+        RSH_DASHBOARD_AGENT_GRPC_PORT="8266",
+        RSH_RUNTIME_ENV_AGENT_PORT="8267",
+        RSH_MIN_WORKER_PORT="20000",
+        RSH_MAX_WORKER_PORT="20999",
+    )
+    assert effective.values.node_manager_port == 6380
+
+
+@pytest.mark.parametrize(
+    ("argument", "owner"),
+    [
+        ("--node-ip-address=10.0.0.7", "RSH_NODE_IP"),
+        ("--min-worker-port=11000", "RSH_MIN_WORKER_PORT"),
+        ("--object-manager-port 6381", "RSH_OBJECT_MANAGER_PORT"),
+    ],
+)
+def test_ray_start_args_must_not_bypass_a_validated_setting(
+    load: Load, argument: str, owner: str
+) -> None:
+    (error,) = errors_of(load, RSH_RAY_START_ARGS=argument)
+    option = argument.split("=")[0].split()[0]
+    assert error.startswith(f"RSH_RAY_START_ARGS={argument!r}: sets {option}, which {owner} owns")

@@ -108,7 +108,8 @@ def test_worker_joins_the_head_and_runs_no_serve_up(worker: EffectiveSettings) -
     start = start[start.index("--") + 1 :]
     assert start[:3] == [RAY, "start", "--block"]
     assert "--address=head:6379" in start
-    assert not any(a.startswith(("--head", "--port", "--dashboard")) for a in start)
+    head_only = ("--head", "--port", "--dashboard-host", "--dashboard-port", "--ray-client")
+    assert not any(a.startswith(head_only) for a in start)
 
 
 def test_ray_program_stops_gracefully_within_hard_stop_after(load: Load) -> None:

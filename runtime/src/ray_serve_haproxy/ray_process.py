@@ -64,10 +64,12 @@ def ray_start_argv(values: Settings, role: Role, ray: str | None = None) -> list
             f"--dashboard-host={values.dashboard_host}",
             f"--dashboard-port={values.dashboard_port}",
         ]
+        argv.append(f"--ray-client-server-port={values.ray_client_server_port}")
     else:
         if values.head_address is None:
             raise ValueError("a worker needs RSH_HEAD_ADDRESS")
         argv.append(f"--address={values.head_address}")
+    argv += _network_args(values)
     if values.num_cpus is not None:
         argv.append(f"--num-cpus={values.num_cpus}")
     argv += [
@@ -76,6 +78,26 @@ def ray_start_argv(values: Settings, role: Role, ray: str | None = None) -> list
         *values.ray_start_args,
     ]
     return argv
+
+
+def _network_args(values: Settings) -> list[str]:
+    """The node's address and Ray's ports: always the worker range and the agent's HTTP port
+    (Ray's defaults unless set), the others only when set (unset: Ray picks a free port)."""
+    args = [] if values.node_ip is None else [f"--node-ip-address={values.node_ip}"]
+    optional = (
+        ("--node-manager-port", values.node_manager_port),
+        ("--object-manager-port", values.object_manager_port),
+        ("--metrics-export-port", values.metrics_export_port),
+        ("--dashboard-agent-grpc-port", values.dashboard_agent_grpc_port),
+        ("--runtime-env-agent-port", values.runtime_env_agent_port),
+    )
+    args += [f"{option}={port}" for option, port in optional if port is not None]
+    return [
+        *args,
+        f"--min-worker-port={values.min_worker_port}",
+        f"--max-worker-port={values.max_worker_port}",
+        f"--dashboard-agent-listen-port={values.dashboard_agent_listen_port}",
+    ]
 
 
 def graceful_stop(ray: str, budget_s: int, haproxy_binary: str | None) -> None:

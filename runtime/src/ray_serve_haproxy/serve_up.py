@@ -15,13 +15,14 @@ import logging
 import re
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import requests
 
+from .placement import asks_of, nodes_of, problems, report
 from .state_dir import SERVE_FAILED, SERVE_READY, clear_markers, mark
 
 POLL_S = 1.0
@@ -156,7 +157,25 @@ def _status_text(status: Any) -> str:
     return str(getattr(status, "value", status))
 
 
-def _wait_running(serve: ModuleType, names: list[str], deadline: float, timeout_s: int) -> None:
+def placement_problem(ray: ModuleType, config: dict[str, Any]) -> str | None:
+    """Why the config's replicas cannot be placed on the cluster's nodes now (None: they fit,
+    or the nodes cannot be read)."""
+    try:
+        nodes = nodes_of(ray.nodes())
+    except Exception as exc:  # a diagnosis must never fail the deploy itself
+        log(f"cannot read the cluster's nodes for the placement check: {exc}")
+        return None
+    asks = asks_of(config)
+    return report(asks, nodes) if problems(asks, nodes) else None
+
+
+def _wait_running(
+    serve: ModuleType,
+    names: list[str],
+    deadline: float,
+    timeout_s: int,
+    diagnose: Callable[[], str | None] = lambda: None,
+) -> None:
     seen: dict[str, tuple[str, str]] = {}
     while True:
         applications = serve.status().applications
@@ -177,7 +196,9 @@ def _wait_running(serve: ModuleType, names: list[str], deadline: float, timeout_
                 else f"{n}=not created"
                 for n in names
             )
-            raise ServeUpError(f"applications not RUNNING after {timeout_s}s: {states}")
+            message = f"applications not RUNNING after {timeout_s}s: {states}"
+            diagnosis = diagnose()
+            raise ServeUpError(f"{message}; {diagnosis}" if diagnosis else message)
         time.sleep(POLL_S)
 
 
@@ -239,8 +260,13 @@ def serve_up(
             names = app_names(config)
             log(f"deploying {config_path} (applications: {', '.join(names)})")
             deadline = time.monotonic() + timeout_s
+            # Said before waiting: Serve itself only shows the replicas as PENDING. Workers may
+            # still be joining, so this is a warning, and the verdict comes at the timeout.
+            problem = placement_problem(ray, config)
+            if problem:
+                log(f"placement: {problem}; waiting up to {timeout_s}s for nodes that fit")
             _deploy(dashboard_url, config, deadline)
-            _wait_running(serve, names, deadline, timeout_s)
+            _wait_running(serve, names, deadline, timeout_s, lambda: placement_problem(ray, config))
             summary += f"; {config_path} RUNNING: {', '.join(names)}"
         _wait_healthz(http_port, deadline)
         return summary

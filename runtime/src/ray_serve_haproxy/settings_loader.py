@@ -7,7 +7,8 @@ Nothing here starts anything: `head`, `worker`, `check` and `config` all call
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import shlex
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -234,6 +235,107 @@ def _int_or(text: str | None, default: int) -> int:
         return default  # Ray itself refuses it at start; not ours to report
 
 
+# Settings that become `ray start` ports (ray_process.ray_start_argv), besides RSH_RAY_PORT and
+# RSH_DASHBOARD_PORT; None means Ray picks a free port.
+RAY_FIXED_PORTS = (
+    "node_manager_port",
+    "object_manager_port",
+    "metrics_export_port",
+    "dashboard_agent_grpc_port",
+    "dashboard_agent_listen_port",
+    "runtime_env_agent_port",
+    "ray_client_server_port",
+)
+# `ray start` options that a validated setting owns: RSH_RAY_START_ARGS must not repeat them
+# (Ray would take the last one, unchecked).
+OWNED_RAY_START_OPTIONS = {
+    "--node-ip-address": "node_ip",
+    "--node-manager-port": "node_manager_port",
+    "--object-manager-port": "object_manager_port",
+    "--min-worker-port": "min_worker_port",
+    "--max-worker-port": "max_worker_port",
+    "--worker-port-list": "min_worker_port",
+    "--metrics-export-port": "metrics_export_port",
+    "--dashboard-agent-grpc-port": "dashboard_agent_grpc_port",
+    "--dashboard-agent-listen-port": "dashboard_agent_listen_port",
+    "--runtime-env-agent-port": "runtime_env_agent_port",
+    "--ray-client-server-port": "ray_client_server_port",
+}
+
+ErrorFn = Callable[..., None]
+
+
+def _check_worker_ports(
+    values: Mapping[str, Any],
+    sources: Mapping[str, Source],
+    replica_ranges: list[tuple[str, str, str]],
+    fixed: list[str],
+    error: ErrorFn,
+    env_of: Mapping[str, str],
+) -> None:
+    """Ray's worker range: min < max (Ray's rule), clear of the replica ranges and of every
+    fixed port (a worker could take it first)."""
+    if not _valid(values, "min_worker_port", "max_worker_port"):
+        return
+    low, high = values["min_worker_port"], values["max_worker_port"]
+    if low >= high:
+        error(
+            "min_worker_port",
+            f"not below RSH_MAX_WORKER_PORT={high}; allowed: a lower port (Ray needs a range)",
+        )
+        return
+    blame = (
+        "max_worker_port"
+        if sources[env_of["max_worker_port"]] == Source.ENVIRONMENT
+        else "min_worker_port"
+    )
+    for label, r_low, r_high in replica_ranges:
+        if low <= values[r_high] and values[r_low] <= high:
+            error(
+                blame,
+                f"worker port range {low}-{high} overlaps the replica {label} range "
+                f"{values[r_low]}-{values[r_high]}; allowed: disjoint ranges",
+            )
+    for port_name in dict.fromkeys(fixed):
+        if not _valid(values, port_name) or values[port_name] in (0, None):
+            continue
+        if low <= values[port_name] <= high:
+            ours = port_name if sources[env_of[port_name]] == Source.ENVIRONMENT else blame
+            error(
+                ours,
+                f"{env_of[port_name]}={values[port_name]} lies in Ray's worker port range "
+                f"{low}-{high} (RSH_MIN_WORKER_PORT..RSH_MAX_WORKER_PORT); allowed: fixed ports "
+                "outside it",
+                value=values[ours],
+            )
+
+
+def _check_ray_start_args(values: Mapping[str, Any], error: ErrorFn) -> None:
+    if not _valid(values, "ray_start_args"):
+        return
+    env_of = {name: spec.env for name, spec in specs()}
+    given = {arg.split("=", 1)[0] for arg in values["ray_start_args"]}
+    for option in sorted(given & set(OWNED_RAY_START_OPTIONS)):
+        owner = env_of[OWNED_RAY_START_OPTIONS[option]]
+        error(
+            "ray_start_args",
+            f"sets {option}, which {owner} owns; allowed: set {owner} instead (validated)",
+            value=shlex.join(values["ray_start_args"]),
+        )
+
+
+def _check_node_ip(address: str, facts: HostFacts, error: ErrorFn) -> None:
+    local = facts.local_addresses
+    if local is None or address in local:
+        return
+    shown = ", ".join(f"{ip} ({name})" for ip, name in local.items()) or "none found"
+    error(
+        "node_ip",
+        f"not an address of this host (with --network host: of the machine); allowed: one "
+        f"of {shown}",
+    )
+
+
 def _cross_check(
     values: Mapping[str, Any],
     sources: Mapping[str, Source],
@@ -278,10 +380,12 @@ def _cross_check(
         "syslog_port",
         "ray_port",
         "dashboard_port",
+        *RAY_FIXED_PORTS,
     ]
     for label, low, high in ranges:
         for port_name in fixed:
-            if not _valid(values, port_name) or values[port_name] == 0:  # 0: gRPC off
+            # 0: gRPC off; None: Ray picks a free port (outside these ranges? not ours to know)
+            if not _valid(values, port_name) or values[port_name] in (0, None):
                 continue
             port = values[port_name]
             if values[low] <= port <= values[high]:
@@ -305,9 +409,10 @@ def _cross_check(
         "stats_port",
         "ray_port",
         "dashboard_port",
+        *RAY_FIXED_PORTS,
     )
     for port_name in tcp_ports:
-        if not _valid(values, port_name) or values[port_name] == 0:  # 0: gRPC off
+        if not _valid(values, port_name) or values[port_name] in (0, None):  # 0: gRPC off
             continue
         port = values[port_name]
         if port in seen:
@@ -324,6 +429,11 @@ def _cross_check(
             )
         else:
             seen[port] = port_name
+
+    _check_worker_ports(values, sources, ranges, [*fixed, "grpc_port"], error, env_of)
+    _check_ray_start_args(values, error)
+    if _valid(values, "node_ip") and values["node_ip"] is not None:
+        _check_node_ip(values["node_ip"], facts, error)
 
     # Serve's fallback proxy on the head (HAProxy mode) binds these, with Ray's defaults unless
     # its variables say otherwise; HAProxy's frontends on the head must not collide with them.

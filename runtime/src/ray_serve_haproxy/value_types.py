@@ -218,6 +218,26 @@ class Host(ValueType[str]):
         return text
 
 
+class NodeIP(ValueType[str]):
+    """The address a Ray node advertises to the others (`ray start --node-ip-address`)."""
+
+    @property
+    def allowed(self) -> str:
+        return "an IP address of this host (not 0.0.0.0, :: or multicast)"
+
+    def parse(self, raw: str) -> str:
+        text = raw.strip()
+        try:
+            address = ipaddress.ip_address(text.strip("[]"))
+        except ValueError:
+            raise self.refuse(
+                "not an IP address", "Ray advertises this address to the other nodes as is."
+            ) from None
+        if address.is_unspecified or address.is_multicast:
+            raise self.refuse("not the address of one interface")
+        return str(address)
+
+
 class HostPort(ValueType[str]):
     @property
     def allowed(self) -> str:
