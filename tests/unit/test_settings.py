@@ -62,6 +62,9 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "RSH_STATE_DIR": "/tmp/ray-serve-haproxy",
     "RSH_RAY_START_ARGS": (),
     "RSH_PYTHONPATH": None,
+    "RAY_AUTH_MODE": "token",  # on unless disabled by name (Ray's own default is off)
+    "RAY_AUTH_TOKEN_PATH": "/run/secrets/ray_token",
+    "RAY_AUTH_TOKEN": None,
 }
 DERIVED = {
     "RAY_SERVE_HAPROXY_NBTHREAD",
@@ -125,7 +128,8 @@ def test_every_guide_variable_and_ray_260_extra_is_declared() -> None:
 
 
 def test_every_default(facts: HostFacts) -> None:
-    effective = load_settings({}, facts=facts)
+    # No token file at the default path here: the defaults themselves are what is tested.
+    effective = load_settings({}, facts=facts, check_token=False)
     for variable, expected in EXPECTED_DEFAULTS.items():
         assert value_of(effective, variable) == expected, variable
         assert effective.sources[variable] == Source.DEFAULT, variable
@@ -134,7 +138,7 @@ def test_every_default(facts: HostFacts) -> None:
 
 
 def test_derived_defaults(facts: HostFacts) -> None:
-    effective = load_settings({}, facts=facts)
+    effective = load_settings({}, facts=facts, check_token=False)
     assert effective.values.nbthread == 2  # the 2 CPUs of `facts`
     assert effective.values.haproxy_binary_path == "/usr/local/bin/haproxy"
     assert effective.values.log_target == "127.0.0.1:514"
@@ -538,6 +542,8 @@ def test_ray_env_carries_every_ray_facing_effective_value(load: Load) -> None:
         "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": "31000",
         "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": "40000",
         "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": "41000",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": env["RAY_AUTH_TOKEN_PATH"],
     }
     assert not any(name.startswith("RSH_") for name in env)
 
@@ -562,11 +568,15 @@ def test_ray_env_values_parse_the_way_ray_260_reads_them(load: Load) -> None:
 
 
 def test_config_json_lists_value_and_source(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    token_file: Path,
 ) -> None:
     import json
 
     monkeypatch.setenv("RSH_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token_file))
     monkeypatch.setenv("RAY_SERVE_HAPROXY_MAXCONN", "1234")
     monkeypatch.delenv("RAY_SERVE_HAPROXY_NBTHREAD", raising=False)
     assert main(["config", "--json"]) == 0

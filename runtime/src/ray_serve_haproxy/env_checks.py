@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from .auth_token import TokenFileError, read_token_file
 from .host_facts import HostFacts
 from .settings_loader import EffectiveSettings, Role, Source
 from .state_dir import private_dir_problem, private_dirs
@@ -215,10 +216,39 @@ def check_ephemeral_overlap(effective: EffectiveSettings, ephemeral: range | Non
     return findings
 
 
+def check_auth(effective: EffectiveSettings) -> Finding:
+    """Which authentication Ray's control plane runs with, and where the token comes from
+    (its length only)."""
+    values = effective.values
+    if values.auth_mode != "token":
+        return Finding(
+            Level.WARN,
+            "RAY_AUTH_MODE",
+            f"{values.auth_mode}: anyone who reaches the GCS (port {values.ray_port}) or the "
+            f"dashboard (port {values.dashboard_port}) can run code on every node",
+        )
+    if values.auth_token is not None:
+        return Finding(
+            Level.OK,
+            "RAY_AUTH_MODE",
+            f"token, from RAY_AUTH_TOKEN ({len(values.auth_token)} characters; the environment "
+            "of every process in this container holds it)",
+        )
+    try:
+        token = read_token_file(values.auth_token_path).token
+    except TokenFileError as exc:
+        return Finding(Level.FAIL, "RAY_AUTH_MODE", f"token, but {values.auth_token_path}: {exc}")
+    return Finding(
+        Level.OK,
+        "RAY_AUTH_MODE",
+        f"token, from the file {values.auth_token_path} ({len(token)} characters)",
+    )
+
+
 def run_checks(
     effective: EffectiveSettings, role: Role, facts: HostFacts, ports: bool = True
 ) -> list[Finding]:
-    findings = []
+    findings = [check_auth(effective)]
     if effective.values.enable_ha_proxy:
         findings.append(check_haproxy(effective.values.haproxy_binary_path))
         findings.append(check_socat())
