@@ -69,6 +69,12 @@ def cluster_token(tmp_path_factory: pytest.TempPathFactory) -> ClusterToken:
     return make_cluster_token(tmp_path_factory.mktemp("ray-token") / "secrets")
 
 
+@pytest.fixture(scope="session")
+def new_cluster_token(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], ClusterToken]:
+    """Factory: another cluster's token, each call a new one."""
+    return lambda: make_cluster_token(tmp_path_factory.mktemp("other-token") / "secrets")
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
