@@ -6,8 +6,10 @@ Ray's CLI and `serve deploy`, HAProxy's client ports need none, and the token sh
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import docker
@@ -18,7 +20,7 @@ from docker.models.containers import Container
 from .cluster import APPS, Cluster, note, wait_for
 
 if TYPE_CHECKING:
-    from conftest import ClusterToken
+    from conftest import ClusterToken, ComposeProject
 
 pytestmark = pytest.mark.integration
 
@@ -92,6 +94,30 @@ def run_client(
     container = start_container(cluster, image, started, name, command, **kwargs)
     status = container.wait(timeout=240)
     return int(status["StatusCode"]), container.logs().decode(errors="replace")
+
+
+# --- compose without the token file ----------------------------------------------------------
+
+
+def test_compose_up_without_the_token_file_stops_saying_which(
+    compose_project: Callable[..., ComposeProject],
+    host_port: Callable[[], int],
+    tmp_path: Path,
+) -> None:
+    """`docker compose up` before scripts/ray-token.sh (or cluster-up) made the file."""
+    missing = tmp_path / "secrets" / "ray_token.node"
+    ports = ("RSH_HTTP_HOST_PORT", "RSH_DASHBOARD_HOST_PORT", "RSH_METRICS_HOST_PORT")
+    env = {name: str(host_port()) for name in (*ports, "RSH_GRPC_HOST_PORT")}
+    env["RSH_RAY_TOKEN_FILE"] = str(missing)
+    project = compose_project(f"rshauth-notoken-{os.getpid()}", env=env)
+    try:
+        result = project.compose("up", "--detach", "--no-deps", "head", check=False, timeout_s=120)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output
+        assert f"bind source path does not exist: {missing}" in output, output
+        assert not [c for c in project.containers() if c.status == "running"]
+    finally:
+        project.down()
 
 
 # --- the dashboard ----------------------------------------------------------------------------
