@@ -415,3 +415,16 @@ def test_deploy_refused_token_fails_at_once_saying_so(
         _deploy("http://127.0.0.1:8265", {"applications": []}, deadline=1e12, token=None)
     assert GOOD_TOKEN not in str(caught.value)
     assert len(fake_sdk.calls) == 1  # no retry loop on an authentication error
+
+
+def test_status_does_not_need_the_token_file_config_does(
+    private_paths: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env = {**private_paths, "RAY_AUTH_TOKEN_PATH": "/nonexistent/ray_token"}
+    code, out = run_cli(["status"], env, monkeypatch, capsys)
+    assert "RAY_AUTH_TOKEN_PATH" not in out  # fails for want of HAProxy, not of a token
+    assert "no HAProxy admin socket" in out and code == 1
+    code, out = run_cli(["config"], env, monkeypatch, capsys)
+    assert code == 2 and "RAY_AUTH_TOKEN_PATH='/nonexistent/ray_token': no such file" in out

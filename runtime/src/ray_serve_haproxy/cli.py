@@ -201,7 +201,8 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 def cmd_drain(args: argparse.Namespace) -> int:
     from .ray_process import drain
 
-    effective = _load(None)
+    # A local `ray stop` needs no token, and a graceful stop must not hinge on its file.
+    effective = _load(None, check_token=False)
     if effective is None:
         return EXIT_INVALID_SETTINGS
     return drain(effective.values)

@@ -160,8 +160,8 @@ def load_settings(
 ) -> EffectiveSettings:
     """Parse, derive and validate every setting; raises InvalidSettings listing all errors.
 
-    check_token=False skips reading the token file, for commands that never talk to Ray (the
-    syslog receiver, `status`), e.g. in a sidecar container that has no token.
+    check_token=False skips reading the token file, for commands that never talk to Ray's
+    control plane (the syslog receiver, `status`, `drain`), e.g. in a sidecar that has none.
     """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
