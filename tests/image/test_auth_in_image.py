@@ -98,3 +98,14 @@ def test_disabled_only_by_name_and_then_check_warns(image_runner: ImageRunner) -
     result = image_runner.run(CHECK, environment={"RAY_AUTH_MODE": "off"}, token=False)
     assert result.exit_code == 2, result.output
     assert "RAY_AUTH_MODE='off': not one of these words" in result.output
+
+
+def test_commands_that_never_reach_ray_need_no_token(image_runner: ImageRunner) -> None:
+    # preStop's drain (a local `ray stop`) must work even when the token file is gone; the
+    # KubeRay syslog sidecar gets no token at all.
+    result = image_runner.run(["drain"], token=False, timeout_s=120)
+    assert result.exit_code == 0, result.output
+    assert "drained" in result.output and "RAY_AUTH_TOKEN_PATH" not in result.output
+    result = image_runner.run(["status"], token=False, timeout_s=60)
+    assert "no HAProxy admin socket" in result.output, result.output
+    assert "RAY_AUTH_TOKEN_PATH" not in result.output
