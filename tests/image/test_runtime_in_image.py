@@ -87,7 +87,10 @@ def lone_head(
             "RSH_SERVE_CONFIG": "/etc/lone-head/serve_config.yaml",
             "RSH_PYTHONPATH": DEMO_DIR,
         },
-        volumes={str(serve_config): {"bind": "/etc/lone-head/serve_config.yaml", "mode": "ro"}},
+        volumes={
+            str(serve_config): {"bind": "/etc/lone-head/serve_config.yaml", "mode": "ro"},
+            **image_runner.token_volume,
+        },
         ports={"8000/tcp": ("127.0.0.1", None)},
     )
     try:

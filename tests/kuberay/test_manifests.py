@@ -107,6 +107,8 @@ class Pod:
     group: str  # "head" or the worker group's name
     template: dict[str, Any]
     ray_start_params: dict[str, Any]
+    # The cluster's spec.authOptions (RayService: rayClusterConfig.authOptions).
+    auth_options: dict[str, Any]
 
     @property
     def is_head(self) -> bool:
@@ -147,10 +149,11 @@ def pods_of(manifest: str, doc: dict[str, Any]) -> list[Pod]:
     owner = f"{doc['kind']}/{doc['metadata']['name']}"
     spec = cluster_spec(doc)
     head = spec["headGroupSpec"]
-    pods = [Pod(manifest, owner, "head", head["template"], head.get("rayStartParams", {}))]
+    auth = dict(spec.get("authOptions") or {})
+    pods = [Pod(manifest, owner, "head", head["template"], head.get("rayStartParams", {}), auth)]
     for group in spec["workerGroupSpecs"]:
         params = group.get("rayStartParams", {})
-        pods.append(Pod(manifest, owner, group["groupName"], group["template"], params))
+        pods.append(Pod(manifest, owner, group["groupName"], group["template"], params, auth))
     return pods
 
 
@@ -304,11 +307,26 @@ def labels_match(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool
 # The runtime: its settings validation and its CLI
 
 
-def runtime_settings(pod: Pod, container: dict[str, Any]) -> EffectiveSettings:
+# Stands for the value of the Secret that authOptions.secretName names (created with kubectl).
+SECRET_TOKEN = "5d41402abc4b2a76b9719d911017c592a1f0e4c7b2d3e5f60718293a4b5c6d7e"
+
+
+def kuberay_auth_env(pod: Pod, container: dict[str, Any]) -> dict[str, str]:
+    """What KubeRay 1.7 adds to the Ray container (containers[0]) for authOptions.mode token
+    (SetContainerTokenAuthEnvVars): RAY_AUTH_MODE, and RAY_AUTH_TOKEN from the Secret's
+    `auth_token` key. Sidecars get nothing."""
+    if pod.auth_options.get("mode") != "token" or container["name"] != pod.ray["name"]:
+        return {}
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": SECRET_TOKEN}
+
+
+def runtime_settings(
+    pod: Pod, container: dict[str, Any], *, check_token: bool = True
+) -> EffectiveSettings:
     """The runtime's settings in `container`, as its commands there (healthcheck, drain,
-    syslog) load them: the image's ENV, then the manifest's env; no role, as under KubeRay.
-    Fails the test with every error the runtime reports."""
-    env = {**image_env(pod), **resolve_env(container)}
+    syslog) load them: the image's ENV, what KubeRay adds, then the manifest's env; no role,
+    as under KubeRay. Fails the test with every error the runtime reports."""
+    env = {**image_env(pod), **kuberay_auth_env(pod, container), **resolve_env(container)}
     # RSH_SERVE_CONFIG names a file inside the image: check the repository file it is copied from.
     if env.get("RSH_SERVE_CONFIG") in APP_COPIES and pod.is_rayservice:
         env["RSH_SERVE_CONFIG"] = str(APP_COPIES[env["RSH_SERVE_CONFIG"]])
@@ -321,7 +339,7 @@ def runtime_settings(pod: Pod, container: dict[str, Any]) -> EffectiveSettings:
         executable=lambda path: path == IMAGE_ENV["RAY_SERVE_HAPROXY_BINARY_PATH"],
     )
     try:
-        return load_settings(env, role=None, facts=facts)
+        return load_settings(env, role=None, facts=facts, check_token=check_token)
     except InvalidSettings as exc:
         pytest.fail(f"{pod}: {container['name']}: {exc.report()}")
 
@@ -439,6 +457,27 @@ def test_settings_pass_the_runtime_validation(pod: Pod) -> None:
     for variable, value in effective.ray_env().items():
         if variable in env:
             assert env[variable] == value, f"{pod}: {variable}={env[variable]!r}, runtime {value!r}"
+
+
+@pod_params()
+def test_token_authentication_is_on_through_kuberay(pod: Pod) -> None:
+    # KubeRay 1.7's authOptions (CRD: mode token|disabled, secretName): the operator injects
+    # the token into the Ray containers and authenticates its own dashboard calls with it.
+    assert pod.auth_options.get("mode") == "token", f"{pod}: authOptions {pod.auth_options}"
+    secret = pod.auth_options.get("secretName", "")
+    assert DNS_LABEL.match(secret), f"{pod}: authOptions.secretName {secret!r}"
+    # KubeRay injects nothing that the manifest already sets: a literal would win over the Secret.
+    env = ray_env(pod)
+    own = [
+        name for name in env if name.startswith("RAY_AUTH_") or name == "RAY_ENABLE_K8S_TOKEN_AUTH"
+    ]
+    assert not own, f"{pod}: the manifest sets {own}; leave them to authOptions"
+    effective = runtime_settings(pod, pod.ray)
+    assert effective.values.auth_mode == "token"
+    assert effective.values.auth_token is not None, f"{pod}: the runtime would see no token"
+    # Operators find the command that creates the Secret, with KubeRay's key, next to it.
+    docs = (KUBERAY / "README.md").read_text() + (REPO / "docs" / "operators.md").read_text()
+    assert f"kubectl create secret generic {secret} --from-literal=auth_token=" in docs, secret
 
 
 @pod_params()
@@ -606,7 +645,8 @@ def test_haproxy_logs_have_a_receiver(pod: Pod) -> None:
     assert_cli_accepts(receiver["args"], f"{pod} {receiver['name']}")
     # The receiver (a separate container of the same pod, same loopback) listens where the
     # Ray container's HAProxy sends.
-    listens = runtime_settings(pod, receiver).syslog_receiver_port
+    # `syslog` reads no token (cli.cmd_syslog): KubeRay gives the sidecar none.
+    listens = runtime_settings(pod, receiver, check_token=False).syslog_receiver_port
     assert listens is not None, f"{pod}: {receiver['name']} would not run a receiver"
     assert target == f"127.0.0.1:{listens}", f"{pod}: HAProxy logs to {target}, receiver {listens}"
 

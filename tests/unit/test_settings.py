@@ -73,6 +73,9 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "RSH_DASHBOARD_AGENT_LISTEN_PORT": 52365,
     "RSH_RUNTIME_ENV_AGENT_PORT": None,
     "RSH_RAY_CLIENT_SERVER_PORT": 10001,
+    "RAY_AUTH_MODE": "token",  # on unless disabled by name (Ray's own default is off)
+    "RAY_AUTH_TOKEN_PATH": "/run/secrets/ray_token",
+    "RAY_AUTH_TOKEN": None,
 }
 DERIVED = {
     "RAY_SERVE_HAPROXY_NBTHREAD",
@@ -136,7 +139,8 @@ def test_every_guide_variable_and_ray_260_extra_is_declared() -> None:
 
 
 def test_every_default(facts: HostFacts) -> None:
-    effective = load_settings({}, facts=facts)
+    # No token file at the default path here: the defaults themselves are what is tested.
+    effective = load_settings({}, facts=facts, check_token=False)
     for variable, expected in EXPECTED_DEFAULTS.items():
         assert value_of(effective, variable) == expected, variable
         assert effective.sources[variable] == Source.DEFAULT, variable
@@ -145,7 +149,7 @@ def test_every_default(facts: HostFacts) -> None:
 
 
 def test_derived_defaults(facts: HostFacts) -> None:
-    effective = load_settings({}, facts=facts)
+    effective = load_settings({}, facts=facts, check_token=False)
     assert effective.values.nbthread == 2  # the 2 CPUs of `facts`
     assert effective.values.haproxy_binary_path == "/usr/local/bin/haproxy"
     assert effective.values.log_target == "127.0.0.1:514"
@@ -549,6 +553,8 @@ def test_ray_env_carries_every_ray_facing_effective_value(load: Load) -> None:
         "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": "31000",
         "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": "40000",
         "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": "41000",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": env["RAY_AUTH_TOKEN_PATH"],
     }
     assert not any(name.startswith("RSH_") for name in env)
 
@@ -573,11 +579,15 @@ def test_ray_env_values_parse_the_way_ray_260_reads_them(load: Load) -> None:
 
 
 def test_config_json_lists_value_and_source(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    token_file: Path,
 ) -> None:
     import json
 
     monkeypatch.setenv("RSH_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token_file))
     monkeypatch.setenv("RAY_SERVE_HAPROXY_MAXCONN", "1234")
     monkeypatch.delenv("RAY_SERVE_HAPROXY_NBTHREAD", raising=False)
     assert main(["config", "--json"]) == 0

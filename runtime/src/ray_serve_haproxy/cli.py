@@ -26,10 +26,10 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
-def _load(role: Role | None) -> EffectiveSettings | None:
+def _load(role: Role | None, *, check_token: bool = True) -> EffectiveSettings | None:
     """Effective settings, or None after printing every error (callers exit 2)."""
     try:
-        return load_settings(role=role)
+        return load_settings(role=role, check_token=check_token)
     except InvalidSettings as exc:
         print(exc.report(), file=sys.stderr)
         return None
@@ -159,7 +159,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from .haproxy_stats import collect, find_sockets, render_status, status_json
 
-    effective = _load(None)
+    # Reads HAProxy's admin socket only: no token needed.
+    effective = _load(None, check_token=False)
     if effective is None:
         return EXIT_INVALID_SETTINGS
     socket_path = effective.values.socket_path
@@ -200,7 +201,8 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 def cmd_drain(args: argparse.Namespace) -> int:
     from .ray_process import drain
 
-    effective = _load(None)
+    # A local `ray stop` needs no token, and a graceful stop must not hinge on its file.
+    effective = _load(None, check_token=False)
     if effective is None:
         return EXIT_INVALID_SETTINGS
     return drain(effective.values)
@@ -255,7 +257,8 @@ def cmd_syslog(args: argparse.Namespace) -> int:
 
     port = args.port
     if port is None:
-        effective = _load(None)
+        # A sidecar (KubeRay) that never talks to Ray has no token, and needs none.
+        effective = _load(None, check_token=False)
         if effective is None:
             return EXIT_INVALID_SETTINGS
         port = effective.values.syslog_port
@@ -263,6 +266,7 @@ def cmd_syslog(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_up(args: argparse.Namespace) -> int:
+    from .auth_token import TokenFileError, cluster_token
     from .serve_up import run
     from .supervisor_config import dashboard_url
 
@@ -270,6 +274,10 @@ def cmd_serve_up(args: argparse.Namespace) -> int:
     if effective is None:
         return EXIT_INVALID_SETTINGS
     values = effective.values
+    try:
+        token = cluster_token(values.auth_mode, values.auth_token, values.auth_token_path)
+    except TokenFileError as exc:  # changed since the settings were checked
+        return _fail(f"RAY_AUTH_TOKEN_PATH={values.auth_token_path}: {exc}", EXIT_INVALID_SETTINGS)
     return run(
         http_port=args.http_port or values.http_port,
         dashboard_url=args.dashboard_url
@@ -280,6 +288,7 @@ def cmd_serve_up(args: argparse.Namespace) -> int:
         http_host=args.http_host,
         grpc_port=values.grpc_port if args.grpc_port is None else args.grpc_port,
         grpc_servicer_functions=values.grpc_servicer_functions,
+        token=token,
     )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from .auth_token import TokenFileError, read_token_file
 from .exposure import observed, planned
 from .host_facts import HostFacts
 from .listeners import Listener, listening
@@ -315,6 +316,35 @@ def ray_runs_here() -> bool:
     return bool(pids_by_comm(["raylet"])["raylet"])
 
 
+def check_auth(effective: EffectiveSettings) -> Finding:
+    """Which authentication Ray's control plane runs with, and where the token comes from
+    (its length only)."""
+    values = effective.values
+    if values.auth_mode != "token":
+        return Finding(
+            Level.WARN,
+            "RAY_AUTH_MODE",
+            f"{values.auth_mode}: anyone who reaches the GCS (port {values.ray_port}) or the "
+            f"dashboard (port {values.dashboard_port}) can run code on every node",
+        )
+    if values.auth_token is not None:
+        return Finding(
+            Level.OK,
+            "RAY_AUTH_MODE",
+            f"token, from RAY_AUTH_TOKEN ({len(values.auth_token)} characters; the environment "
+            "of every process in this container holds it)",
+        )
+    try:
+        token = read_token_file(values.auth_token_path).token
+    except TokenFileError as exc:
+        return Finding(Level.FAIL, "RAY_AUTH_MODE", f"token, but {values.auth_token_path}: {exc}")
+    return Finding(
+        Level.OK,
+        "RAY_AUTH_MODE",
+        f"token, from the file {values.auth_token_path} ({len(token)} characters)",
+    )
+
+
 def run_checks(
     effective: EffectiveSettings,
     role: Role,
@@ -325,7 +355,7 @@ def run_checks(
     """Every check; `running` (default: a raylet runs here) turns the free-port checks, which
     this node's own listeners would fail, into a report of those listeners."""
     running = ray_runs_here() if running is None else running
-    findings = []
+    findings = [check_auth(effective)]
     if effective.values.enable_ha_proxy:
         findings.append(check_haproxy(effective.values.haproxy_binary_path))
         findings.append(check_socat())

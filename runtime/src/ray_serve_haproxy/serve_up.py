@@ -22,6 +22,7 @@ from typing import Any
 
 import requests
 
+from .auth_token import Secret, bearer_headers
 from .placement import asks_of, nodes_of, problems, report
 from .state_dir import SERVE_FAILED, SERVE_READY, clear_markers, mark
 
@@ -138,15 +139,24 @@ def _connect(ray: ModuleType, deadline: float) -> None:
     raise ServeUpError(f"no Ray cluster to connect to (last error: {last})")
 
 
-def _deploy(dashboard_url: str, config: dict[str, Any], deadline: float) -> None:
+def _deploy(
+    dashboard_url: str, config: dict[str, Any], deadline: float, token: Secret | None = None
+) -> None:
     sdk = importlib.import_module("ray.dashboard.modules.serve.sdk")
+    # Our own header, not Ray's lookup: the token this runtime validated is the one sent.
+    headers = bearer_headers(token)
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            sdk.ServeSubmissionClient(dashboard_url).deploy_applications(config)
+            sdk.ServeSubmissionClient(dashboard_url, headers=headers).deploy_applications(config)
             return
         except Exception as exc:  # dashboard still starting, or the config was refused
             last = exc
+            if re.search(r"status code 40[13]|Authentication (required|failed)", str(exc)):
+                raise ServeUpError(
+                    f"the dashboard refused our token (RAY_AUTH_TOKEN_PATH / RAY_AUTH_TOKEN): "
+                    f"every node must have the same token: {exc}"
+                ) from None
             if re.search(r"status code 4\d\d", str(exc)):  # refused: retrying will not help
                 raise ServeUpError(f"the dashboard refused the Serve config: {exc}") from None
             time.sleep(2)
@@ -227,6 +237,7 @@ def serve_up(
     http_host: str = "0.0.0.0",
     grpc_port: int = 0,
     grpc_servicer_functions: Sequence[str] = (),
+    token: Secret | None = None,
 ) -> str:
     """Does the work; returns a summary for the ready marker, raises ServeUpError."""
     config = (
@@ -265,7 +276,7 @@ def serve_up(
             problem = placement_problem(ray, config)
             if problem:
                 log(f"placement: {problem}; waiting up to {timeout_s}s for nodes that fit")
-            _deploy(dashboard_url, config, deadline)
+            _deploy(dashboard_url, config, deadline, token)
             _wait_running(serve, names, deadline, timeout_s, lambda: placement_problem(ray, config))
             summary += f"; {config_path} RUNNING: {', '.join(names)}"
         _wait_healthz(http_port, deadline)
@@ -284,6 +295,7 @@ def run(
     http_host: str = "0.0.0.0",
     grpc_port: int = 0,
     grpc_servicer_functions: Sequence[str] = (),
+    token: Secret | None = None,
 ) -> int:
     clear_markers(state_dir)
     try:
@@ -295,6 +307,7 @@ def run(
             http_host=http_host,
             grpc_port=grpc_port,
             grpc_servicer_functions=grpc_servicer_functions,
+            token=token,
         )
     except ServeUpError as exc:
         reason = str(exc)

@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from .auth_token import TokenFileError, hidden, read_token_file
 from .host_facts import HostFacts
 from .settings import (
     MAX_DERIVED_NBTHREAD,
@@ -156,8 +157,13 @@ def load_settings(
     *,
     role: Role | None = None,
     facts: HostFacts | None = None,
+    check_token: bool = True,
 ) -> EffectiveSettings:
-    """Parse, derive and validate every setting; raises InvalidSettings listing all errors."""
+    """Parse, derive and validate every setting; raises InvalidSettings listing all errors.
+
+    check_token=False skips reading the token file, for commands that never talk to Ray's
+    control plane (the syslog receiver, `status`, `drain`), e.g. in a sidecar that has none.
+    """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     sources: dict[str, Source] = {}
@@ -170,7 +176,8 @@ def load_settings(
             try:
                 values[name] = spec.type.parse(raw)
             except InvalidValue as exc:
-                errors.append(SettingError(spec.env, raw, str(exc)))
+                shown = hidden(raw.strip()) if spec.secret else raw
+                errors.append(SettingError(spec.env, shown, str(exc)))
                 values[name] = INVALID
         elif spec.derived is not None:
             sources[spec.env] = Source.DERIVED
@@ -182,6 +189,8 @@ def load_settings(
     facts = facts or HostFacts.probe()
     _derive(values, sources, facts)
     _cross_check(values, sources, role, facts, errors, env)
+    if check_token:
+        _check_token_file(values, errors)
     if errors:
         raise InvalidSettings(errors)
     return EffectiveSettings(Settings(**values), sources)
@@ -528,3 +537,24 @@ def _cross_check(
             "required for `worker`; allowed: host:port of the head's GCS, e.g. head:6379",
             value="",
         )
+
+
+def _check_token_file(values: Mapping[str, Any], errors: list[SettingError]) -> None:
+    """In token mode without RAY_AUTH_TOKEN, the file Ray will read must hold a good token:
+    Ray itself would only crash at start (RAY_CHECK) or, worse, accept a guessable one."""
+    if not _valid(values, "auth_mode", "auth_token", "auth_token_path"):
+        return
+    if values["auth_mode"] != "token" or values["auth_token"] is not None:
+        return
+    path = values["auth_token_path"]
+    try:
+        read_token_file(path)
+    except TokenFileError as exc:
+        problem = str(exc)
+        if problem == "no such file":
+            problem += (
+                "; allowed: a file holding the cluster's token (mount a Docker or Kubernetes "
+                "secret there), or the token in RAY_AUTH_TOKEN, or RAY_AUTH_MODE=disabled to "
+                "run without authentication"
+            )
+        errors.append(SettingError("RAY_AUTH_TOKEN_PATH", path, problem))

@@ -350,3 +350,21 @@ class ImportPathList(ValueType[tuple[str, ...]]):
 
     def render(self, value: tuple[str, ...]) -> str:
         return ",".join(value)
+
+
+class Choice(ValueType[str]):
+    """One of a few words, case-insensitive; rendered in lower case."""
+
+    def __init__(self, *choices: str, hint: str = "") -> None:
+        self.choices = choices
+        self.hint = hint
+
+    @property
+    def allowed(self) -> str:
+        return " or ".join(f"`{c}`" for c in self.choices)
+
+    def parse(self, raw: str) -> str:
+        text = raw.strip().lower()
+        if text not in self.choices:
+            raise self.refuse("not one of these words", self.hint)
+        return text
