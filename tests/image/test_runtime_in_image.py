@@ -146,8 +146,15 @@ def test_lone_head_serves_healthz_then_stops_cleanly(lone_head: Container) -> No
     took = time.monotonic() - started
     assert status == 200, f"/-/healthz not 200 within {HEALTHZ_WITHIN_S}s:\n{lone_head.logs()!r}"
     print(f"\n[image] lone head: /-/healthz 200 after {took:.1f}s")
-    hello = requests.get(url.replace("/-/healthz", "/hello"), timeout=5)
-    assert hello.status_code == 200, hello.text
+    # /-/healthz is 200 once any application has a replica UP; each app's route follows.
+    for path in ("/hello", "/slow?seconds=0"):
+        answer = None
+        while time.monotonic() - started < HEALTHZ_WITHIN_S:
+            answer = requests.get(url.replace("/-/healthz", path), timeout=5)
+            if answer.status_code == 200:
+                break
+            time.sleep(1)
+        assert answer is not None and answer.status_code == 200, (path, answer and answer.text)
     running = _processes(lone_head)
     assert "haproxy" in running and "raylet" in running, running
 

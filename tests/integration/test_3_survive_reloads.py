@@ -306,13 +306,15 @@ class LongClients:
             if channel is not None:
                 channel.close()
 
-    def start(self) -> None:
+    def start_wave(self, wave: int) -> None:
+        """Starts the `wave`-th client of each kind that has one. Waves start between scaling
+        steps, so long requests sit on different HAProxy processes and meet the reloads at
+        different points of their minute."""
         for kind, count in LONG_CLIENTS.items():
-            for i in range(count):
-                thread = threading.Thread(target=self._loop, args=(kind,), name=f"{kind}-{i}")
+            if wave < count:
+                thread = threading.Thread(target=self._loop, args=(kind,), name=f"{kind}-{wave}")
                 thread.start()
                 self._threads.append(thread)
-                time.sleep(1)  # staggered, so reloads catch them at different points
 
     def finish(self) -> list[LongResult]:
         """No new requests; waits for those in flight (each ends within LONG_S + 60)."""
@@ -333,10 +335,12 @@ def test_long_requests_streams_and_grpc_streams_survive_scaling(
     long_clients = LongClients(cluster, pb)
     with ProcMonitor(cluster) as monitor:
         with Load(urls, concurrency=SHORT_CONCURRENCY, max_duration_s=600) as load:
-            long_clients.start()
-            time.sleep(5)  # every long client has a request in flight
+            waves = max(LONG_CLIENTS.values())
             for _ in range(CYCLES):
                 for replicas in STEPS:
+                    if len(steps) < waves:
+                        long_clients.start_wave(len(steps))
+                        time.sleep(3)  # the new long requests are in flight
                     at = time.monotonic()
                     pickup = scale_slow(cluster, replicas)
                     steps.append((replicas, at, pickup))
