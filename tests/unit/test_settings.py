@@ -248,7 +248,7 @@ INVALID: list[tuple[str, str, str]] = [
     ("RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S", "30s", "whole number of seconds"),
     ("RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S", "-1", "out of range"),
     ("RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S", "0", "out of range"),
-    ("RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S", "86401", "out of range"),
+    ("RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S", "2147484", "out of range"),
     ("RSH_SHUTDOWN_TIMEOUT_S", "9", "out of range"),
     ("RSH_SHUTDOWN_TIMEOUT_S", "30s", "whole number of seconds"),
     ("RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL", "0", "out of range"),
@@ -637,7 +637,8 @@ def test_unlimited_open_files_keep_the_guide_default(private_paths: dict[str, st
             390,
         ),
         ({"RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "60"}, 150),
-        ({"RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": "86400"}, 86400),  # HAProxy's cap here: one day
+        ({"RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": "86400"}, 86490),
+        ({"RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": "2147483"}, 2147483),  # HAProxy's timer limit
     ],
 )
 def test_hard_stop_after_is_derived_from_the_timeouts(

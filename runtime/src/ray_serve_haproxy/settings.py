@@ -58,8 +58,9 @@ def max_maxconn_for(nofile: int) -> int:
 # `option idle-close-on-response`) until this expires or the client sends one last request, which
 # it then serves: a request can start on an old process up to this long after the reload.
 SERVE_KEEP_ALIVE_S = 90
-# HAProxy's hard-stop-after, in whole seconds (Ray writes `<n>s`): one day at most.
-MAX_HARD_STOP_AFTER_S = 86_400
+# HAProxy's hard-stop-after, in whole seconds (Ray writes `<n>s`): a 32-bit millisecond timer
+# like the timeouts, so a derived value always fits and never falls below the server timeout.
+MAX_HARD_STOP_AFTER_S = MAX_TIMEOUT_S
 # A node's shutdown keeps this long for `ray stop` and the kill round after HAProxy drained.
 RAY_STOP_RESERVE_S = 10
 
