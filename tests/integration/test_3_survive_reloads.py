@@ -21,6 +21,7 @@ from __future__ import annotations
 import http.client
 import importlib
 import json
+import re
 import statistics
 import sys
 import threading
@@ -36,6 +37,7 @@ import pytest
 import requests
 from docker.models.containers import Container
 from grpc_tools import protoc
+from ray_serve_haproxy.settings import SERVE_KEEP_ALIVE_S
 
 from .cluster import APPS, Cluster, note, wait_for
 from .load import Load, summarize
@@ -413,6 +415,13 @@ def test_keepalive_connections_get_their_last_request_served_after_a_reload(
 ) -> None:
     cluster = slow_cluster
     demo_pb2, demo_pb2_grpc = pb
+    # What the behaviour below rests on, in the configuration Ray generated on the head.
+    code, config = cluster.project.sh(cluster.head, f"cat {RAY_HAPROXY_CONFIG_DIR}*/haproxy.cfg")
+    assert code == 0, config
+    assert "option idle-close-on-response" in config
+    assert f"timeout http-keep-alive {SERVE_KEEP_ALIVE_S}s" in config
+    hard_stop = re.search(r"hard-stop-after (\d+)s", config)
+    assert hard_stop and int(hard_stop.group(1)) >= SERVE_KEEP_ALIVE_S + 25, config[:2000]
     host, port = cluster.base_url.removeprefix("http://").rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=120)
     channel = _channel(cluster)
