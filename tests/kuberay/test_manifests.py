@@ -28,7 +28,7 @@ import yaml
 from ray_serve_haproxy.cli import build_parser
 from ray_serve_haproxy.host_facts import HostFacts
 from ray_serve_haproxy.ray_process import STOP_MARGIN_S
-from ray_serve_haproxy.settings import spec_by_env, specs
+from ray_serve_haproxy.settings import derived_hard_stop_after, spec_by_env, specs
 from ray_serve_haproxy.settings_loader import EffectiveSettings, InvalidSettings, load_settings
 
 pytestmark = pytest.mark.unit
@@ -72,6 +72,7 @@ REQUIRED_RAY_ENV = (
     "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT",
     "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT",
     "RSH_HTTP_PORT",  # the readiness probe's port
+    "RSH_SHUTDOWN_TIMEOUT_S",  # `drain`'s budget, checked against terminationGracePeriodSeconds
 )
 # Env name prefixes that belong to the runtime's settings model: a typo there is a silent no-op.
 SETTING_PREFIXES = (
@@ -494,14 +495,22 @@ def test_nbthread_is_sized_to_the_cpu_limit(pod: Pod) -> None:
 def test_timeouts_fit_the_termination_grace_period(pod: Pod) -> None:
     env = ray_env(pod)
     grace = int(pod.spec.get("terminationGracePeriodSeconds", 30))
-    hard_stop = int(env["RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S"])
-    # `drain` (preStop) may take the hard-stop budget plus the runtime's stop margin.
-    assert hard_stop + STOP_MARGIN_S <= grace, (
-        f"{pod}: terminationGracePeriodSeconds {grace} < hard-stop-after {hard_stop} "
-        f"+ {STOP_MARGIN_S}s drain margin"
+    shutdown = int(env["RSH_SHUTDOWN_TIMEOUT_S"])
+    # `drain` (preStop) takes at most the shutdown budget plus the runtime's stop margin.
+    assert shutdown + STOP_MARGIN_S <= grace, (
+        f"{pod}: terminationGracePeriodSeconds {grace} < RSH_SHUTDOWN_TIMEOUT_S {shutdown} "
+        f"+ {STOP_MARGIN_S}s stop margin"
     )
     for name in ("CONNECT", "CLIENT", "SERVER"):
         assert int(env[f"RAY_SERVE_HAPROXY_TIMEOUT_{name}_S"]) > 0, f"{pod}: TIMEOUT_{name}_S"
+    # A reload never cuts a request the timeouts allow, nor one last request on a keep-alive
+    # connection: at least what the runtime derives. It need not fit the grace period.
+    hard_stop = int(env["RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S"])
+    wanted = derived_hard_stop_after(
+        int(env["RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S"]),
+        int(env["RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S"]),
+    )
+    assert hard_stop >= wanted, f"{pod}: hard-stop-after {hard_stop} < derived {wanted}"
 
 
 @pod_params()

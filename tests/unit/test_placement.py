@@ -38,7 +38,7 @@ def test_demo_on_one_worker_needs_a_second_node() -> None:
     # Every app has max_replicas_per_node 1 and 2 replicas: each names the missing node; and
     # 2.5 CPU are asked in all.
     assert len(texts) == 4, texts
-    assert texts[3] == "all replicas together ask for 2.5 CPU; the nodes present offer 2 CPU"
+    assert texts[3] == "all replicas together ask for 2.7 CPU; the nodes present offer 2 CPU"
     assert texts[0] == (
         "hello/Hello: 2 replica(s) of 0.5 CPU, at most 1 per node; the nodes present hold 1 "
         "(needs 2 nodes with room for one; 1 present)"
@@ -51,7 +51,7 @@ def test_nothing_fits_a_head_with_num_cpus_0_alone() -> None:
         "the config cannot be placed on the nodes present (1 node(s): head (0 CPU, 1907 MiB"
     )
     assert "no node has room for one replica" in text
-    assert "all replicas together ask for 2.5 CPU; the nodes present offer 0 CPU" in text
+    assert "all replicas together ask for 2.7 CPU; the nodes present offer 0 CPU" in text
 
 
 def test_the_demo_does_not_fit_one_node_and_the_one_node_demo_does() -> None:

@@ -31,7 +31,6 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": 3600,
     "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": None,
     "RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S": 5,  # the deliberate deviation from the guide
-    "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S": 120,
     "RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL": 2,
     "RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE": 2,
     "RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER": "5s",
@@ -59,6 +58,7 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "RSH_NUM_CPUS": None,
     "RSH_SERVE_CONFIG": None,
     "RSH_SERVE_DEPLOY_TIMEOUT_S": 300,
+    "RSH_SHUTDOWN_TIMEOUT_S": 25,  # fits compose's stop_grace_period 30s and Kubernetes' 30 s
     "RSH_STATE_DIR": "/tmp/ray-serve-haproxy",
     "RSH_RAY_START_ARGS": (),
     "RSH_PYTHONPATH": None,
@@ -82,6 +82,7 @@ DERIVED = {
     "RAY_SERVE_HAPROXY_BINARY_PATH",
     "RAY_SERVE_HAPROXY_LOG_TARGET",
     "RSH_OBJECT_STORE_MEMORY",
+    "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S",
 }
 GUIDE_VARIABLES = {
     "RAY_SERVE_ENABLE_HA_PROXY",
@@ -154,6 +155,8 @@ def test_derived_defaults(facts: HostFacts) -> None:
     assert effective.values.haproxy_binary_path == "/usr/local/bin/haproxy"
     assert effective.values.log_target == "127.0.0.1:514"
     assert effective.values.object_store_memory == int(0.3 * 1024**3)
+    # No server timeout: the client timeout (3600) + Serve's 90 s keep-alive.
+    assert effective.values.hard_stop_after_s == 3690
 
 
 def test_timeout_connect_deviation_is_documented_in_its_description() -> None:
@@ -174,6 +177,7 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S", "600", 600),
     ("RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S", "0", 0),
     ("RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S", "30", 30),
+    ("RSH_SHUTDOWN_TIMEOUT_S", "80", 80),
     ("RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL", "3", 3),
     ("RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE", "5", 5),
     ("RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER", "2s", "2s"),
@@ -259,6 +263,9 @@ INVALID: list[tuple[str, str, str]] = [
     ("RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S", "30s", "whole number of seconds"),
     ("RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S", "-1", "out of range"),
     ("RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S", "0", "out of range"),
+    ("RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S", "2147484", "out of range"),
+    ("RSH_SHUTDOWN_TIMEOUT_S", "9", "out of range"),
+    ("RSH_SHUTDOWN_TIMEOUT_S", "30s", "whole number of seconds"),
     ("RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL", "0", "out of range"),
     ("RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE", "x", "not an integer"),
     ("RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER", "5", "5ms"),
@@ -535,7 +542,7 @@ def test_ray_env_carries_every_ray_facing_effective_value(load: Load) -> None:
         "RAY_SERVE_HAPROXY_BINARY_PATH": "/usr/local/bin/haproxy",
         "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "3600",
         "RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S": "5",
-        "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S": "120",
+        "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S": "3690",
         "RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL": "2",
         "RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE": "2",
         "RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER": "5s",
@@ -754,3 +761,84 @@ def test_ray_start_args_must_not_bypass_a_validated_setting(
     (error,) = errors_of(load, RSH_RAY_START_ARGS=argument)
     option = argument.split("=")[0].split()[0]
     assert error.startswith(f"RSH_RAY_START_ARGS={argument!r}: sets {option}, which {owner} owns")
+
+
+# --- hard-stop-after: derived from the timeouts, decoupled from the node's shutdown ------------
+
+
+@pytest.mark.parametrize(
+    "env,expected",
+    [
+        ({}, 3690),  # no server timeout: the client timeout + 90
+        ({"RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": "300"}, 390),
+        (
+            {
+                "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": "300",
+                "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "9",
+            },
+            390,
+        ),
+        ({"RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "60"}, 150),
+        ({"RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": "86400"}, 86490),
+        ({"RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": "2147483"}, 2147483),  # HAProxy's timer limit
+    ],
+)
+def test_hard_stop_after_is_derived_from_the_timeouts(
+    load: Load, env: dict[str, str], expected: int
+) -> None:
+    effective = load(**env)
+    assert effective.values.hard_stop_after_s == expected
+    assert effective.sources["RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S"] == Source.DERIVED
+    how = effective.derivations["RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S"]
+    assert "keep-alive 90" in how and how.endswith(f"= {expected}s")
+    assert effective.ray_env()["RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S"] == str(expected)
+
+
+def test_hard_stop_after_shorter_than_the_server_timeout_is_refused(load: Load) -> None:
+    (error,) = errors_of(
+        load,
+        RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S="300",
+        RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S="60",
+    )
+    assert error.startswith("RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S='60'")
+    assert "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S=300" in error
+    assert "at least 300" in error and "390" in error
+    ok = load(RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S="300", RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S="300")
+    assert ok.values.hard_stop_after_s == 300
+    assert "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S" not in ok.derivations
+
+
+def test_a_broken_timeout_reports_itself_not_the_derived_hard_stop(load: Load) -> None:
+    (error,) = errors_of(load, RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S="5m")
+    assert error.startswith("RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S=")
+
+
+def test_hard_stop_after_does_not_bound_the_shutdown(load: Load) -> None:
+    # The point of issue 15: a day-long reload limit, a container that still stops in 25 s.
+    effective = load(RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S="86400")
+    assert effective.values.shutdown_timeout_s == 25
+    assert "RSH_SHUTDOWN_TIMEOUT_S" not in effective.ray_env()
+
+
+def test_config_shows_how_hard_stop_after_was_derived(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    token_file: Path,
+) -> None:
+    import json
+
+    monkeypatch.setenv("RSH_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token_file))
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S", "120")
+    monkeypatch.delenv("RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S", raising=False)
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S (derived): RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S 120"
+        " + Serve's keep-alive 90 = 210s"
+    ) in out
+    assert main(["config", "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)["settings"]["RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S"]
+    assert entry["value"] == "210" and entry["source"] == "derived"
+    assert entry["derivation"].endswith("= 210s")

@@ -141,9 +141,11 @@ def cmd_config(args: argparse.Namespace) -> int:
         return EXIT_INVALID_SETTINGS
     rows = effective.rows()
     if args.json:
-        data = {
+        data: dict[str, dict[str, str | None]] = {
             name: {"value": value or None, "source": source.value} for name, value, source in rows
         }
+        for name, how in effective.derivations.items():
+            data[name]["derivation"] = how
         print(json.dumps({"settings": data, "ray_env": effective.ray_env()}, indent=2))
     elif args.env:
         import shlex
@@ -153,6 +155,8 @@ def cmd_config(args: argparse.Namespace) -> int:
     else:
         table = [[n, v or "(unset)", s.value] for n, v, s in rows]
         print(render_table(["NAME", "VALUE", "SOURCE"], table))
+        for name, how in effective.derivations.items():
+            print(f"{name} (derived): {how}")
     return 0
 
 
@@ -367,7 +371,9 @@ def build_parser() -> Parser:
     target.add_argument("--check", metavar="FILE", help="exit 1 if FILE's block is outdated")
 
     run_ray = add("run-ray", cmd_run_ray, "(internal) run `ray start --block` with clean stop")
-    run_ray.add_argument("--stop-timeout", type=int, required=True, help="seconds for ray stop")
+    run_ray.add_argument(
+        "--stop-timeout", type=int, required=True, help="seconds for the whole graceful stop"
+    )
     run_ray.add_argument("--state-dir", required=True, help="where run-ray.pid goes")
     run_ray.add_argument("--haproxy-binary", help="HAProxy executable whose processes are ours")
     run_ray.add_argument("--ray", help="`ray` executable for `ray stop`; default: the venv's")

@@ -56,6 +56,26 @@ def max_maxconn_for(nofile: int) -> int:
     return max(1, (nofile - HAPROXY_FD_OVERHEAD) * 2 // 5)
 
 
+# Serve's default `http_options.keep_alive_timeout_s`, which Ray writes as HAProxy's `timeout
+# http-keep-alive`. After a reload, the old process keeps an idle client connection (Ray sets
+# `option idle-close-on-response`) until this expires or the client sends one last request, which
+# it then serves: a request can start on an old process up to this long after the reload.
+SERVE_KEEP_ALIVE_S = 90
+# HAProxy's hard-stop-after, in whole seconds (Ray writes `<n>s`): a 32-bit millisecond timer
+# like the timeouts, so a derived value always fits and never falls below the server timeout.
+MAX_HARD_STOP_AFTER_S = MAX_TIMEOUT_S
+# A node's shutdown keeps this long for `ray stop` and the kill round after HAProxy drained.
+RAY_STOP_RESERVE_S = 10
+
+
+def derived_hard_stop_after(timeout_server_s: int | None, timeout_client_s: int) -> int:
+    """The default hard-stop-after: the longest silent wait the timeouts allow (the server
+    timeout, else the client timeout) plus the keep-alive window in which one last request
+    may still reach an old process."""
+    wait = timeout_server_s if timeout_server_s is not None else timeout_client_s
+    return min(MAX_HARD_STOP_AFTER_S, wait + SERVE_KEEP_ALIVE_S)
+
+
 # More HAProxy threads than this rarely helps a single node's ingress (and the guide's default).
 MAX_DERIVED_NBTHREAD = 4
 
@@ -188,12 +208,17 @@ class Settings:
         Spec(
             "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S",
             Group.TIMEOUTS,
-            IntRange(1, 86_400, "seconds"),
-            "Maximum time in seconds for a graceful HAProxy shutdown. Also bounds the "
-            "runtime's graceful `ray stop` on SIGTERM and `drain`; give the container at "
-            "least this plus 30 s to stop (compose `stop_grace_period`, Kubernetes "
-            "`terminationGracePeriodSeconds`).",
-            default=120,
+            IntRange(1, MAX_HARD_STOP_AFTER_S, "seconds"),
+            "HAProxy's `hard-stop-after`: how long an HAProxy process replaced by a reload (every "
+            "change of replicas) keeps serving the requests it holds before it kills them, i.e. "
+            "the longest a request in flight across a scaling event can still run. Unset: the "
+            "server timeout (else the client timeout) plus Serve's 90 s keep-alive, in which an "
+            "idle connection may still bring the old process one last request. Inactivity "
+            "timeouts do not bound a stream: for long streams set at least the longest stream "
+            "+ 90. Refused below RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S. Ray keeps a freed replica "
+            "port unused for this + 30 s. Does not delay a container's stop "
+            "(RSH_SHUTDOWN_TIMEOUT_S bounds that).",
+            derived="RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S, else _TIMEOUT_CLIENT_S, + 90",
             ray=True,
         )
     )
@@ -504,6 +529,20 @@ class Settings:
             "Head: how long to wait for the cluster and then for every application of "
             "`RSH_SERVE_CONFIG` to be RUNNING before failing.",
             default=300,
+        )
+    )
+    shutdown_timeout_s: int = setting(
+        Spec(
+            "RSH_SHUTDOWN_TIMEOUT_S",
+            Group.RUNTIME,
+            IntRange(RAY_STOP_RESERVE_S, 86_400, "seconds"),
+            "Upper bound on a node's graceful stop (SIGTERM to the container, or `drain`): HAProxy "
+            "stops accepting and finishes the requests in flight for up to this minus "
+            f"{RAY_STOP_RESERVE_S} s, then `ray stop`, then whatever is left is killed. Give the "
+            "container at least this + 5 s to stop (compose `stop_grace_period`, Kubernetes "
+            "`terminationGracePeriodSeconds`, `docker run --stop-timeout`). Independent of "
+            "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S.",
+            default=25,
         )
     )
     state_dir: str = setting(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,10 @@ from .host_facts import HostFacts
 from .settings import (
     MAX_DERIVED_NBTHREAD,
     OBJECT_STORE_MINIMUM_BYTES,
+    SERVE_KEEP_ALIVE_S,
     Settings,
     Spec,
+    derived_hard_stop_after,
     haproxy_fds_needed,
     max_maxconn_for,
     specs,
@@ -101,6 +103,8 @@ def per_node_path(path: str, node_id: str = "0" * NODE_ID_HEX_LEN) -> str:
 class EffectiveSettings:
     values: Settings
     sources: Mapping[str, Source]  # by variable name
+    # How a derived value was computed, by variable name (shown by `config`).
+    derivations: Mapping[str, str] = field(default_factory=dict)
 
     def spec_value(self, field_name: str) -> Any:
         return getattr(self.values, field_name)
@@ -187,16 +191,22 @@ def load_settings(
             values[name] = spec.default
 
     facts = facts or HostFacts.probe()
-    _derive(values, sources, facts)
+    derivations: dict[str, str] = {}
+    _derive(values, sources, facts, derivations)
     _cross_check(values, sources, role, facts, errors, env)
     if check_token:
         _check_token_file(values, errors)
     if errors:
         raise InvalidSettings(errors)
-    return EffectiveSettings(Settings(**values), sources)
+    return EffectiveSettings(Settings(**values), sources, derivations)
 
 
-def _derive(values: dict[str, Any], sources: dict[str, Source], facts: HostFacts) -> None:
+def _derive(
+    values: dict[str, Any],
+    sources: dict[str, Source],
+    facts: HostFacts,
+    derivations: dict[str, str],
+) -> None:
     if values["nbthread"] is None:
         values["nbthread"] = max(1, min(MAX_DERIVED_NBTHREAD, facts.cpus))
     # The guide's 20000 connections need ~50000 open files; fit the default to the limit.
@@ -217,6 +227,20 @@ def _derive(values: dict[str, Any], sources: dict[str, Source], facts: HostFacts
     if values["log_target"] is None:
         port = values["syslog_port"]
         values["log_target"] = INVALID if port is INVALID else f"127.0.0.1:{port}"
+    if values["hard_stop_after_s"] is None:
+        server, client = values["timeout_server_s"], values["timeout_client_s"]
+        if not _valid(values, "timeout_server_s", "timeout_client_s"):
+            values["hard_stop_after_s"] = INVALID
+        else:
+            values["hard_stop_after_s"] = derived_hard_stop_after(server, client)
+            wait = (
+                f"RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S {server}"
+                if server is not None
+                else f"RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S {client} (no server timeout)"
+            )
+            derivations["RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S"] = (
+                f"{wait} + Serve's keep-alive {SERVE_KEEP_ALIVE_S} = {values['hard_stop_after_s']}s"
+            )
 
 
 def _valid(values: Mapping[str, Any], *names: str) -> bool:
@@ -470,6 +494,22 @@ def _cross_check(
                 f"RAY_SERVE_HAPROXY_SYSLOG_PORT={values['syslog_port']}; allowed: the same "
                 "port in both (or unset RAY_SERVE_HAPROXY_LOG_TARGET)",
             )
+
+    # A reload must not cut a request the server timeout still allows to wait for its answer.
+    if (
+        _valid(values, "hard_stop_after_s", "timeout_server_s")
+        and values["timeout_server_s"] is not None
+        and values["hard_stop_after_s"] < values["timeout_server_s"]
+    ):
+        server = values["timeout_server_s"]
+        error(
+            "hard_stop_after_s",
+            f"shorter than RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S={server}: a request in flight "
+            "when replicas change (an HAProxy reload) would be cut before the server timeout "
+            f"ends it; allowed: at least {server} (unset derives "
+            f"{derived_hard_stop_after(server, 0)}: the server timeout + Serve's "
+            f"{SERVE_KEEP_ALIVE_S} s keep-alive)",
+        )
 
     if _valid(values, "maxconn") and facts.nofile_hard is not None:
         needed = haproxy_fds_needed(values["maxconn"])
