@@ -104,7 +104,6 @@ def _network_args(values: Settings) -> list[str]:
     ]
 
 
-
 def graceful_stop(
     ray: str,
     budget_s: int,
