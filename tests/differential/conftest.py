@@ -1,0 +1,245 @@
+"""The differential run: one compose project (compose.yaml + compose.diff.yaml) brought up
+twice, in HAProxy mode and with Ray's Python proxy (RAY_SERVE_ENABLE_HA_PROXY=0), the corpus
+(corpus.py) sent through each, phase by phase. The project gets its own name (rshdiff-<pid>)
+and free 127.0.0.1 ports, and is torn down whatever happens.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import pytest
+import yaml
+from grpc_tools import protoc
+from integration.cluster import Cluster, note, wait_for
+
+from . import corpus
+from .compare import MODES
+from .corpus import Case, Observation, Target
+
+if TYPE_CHECKING:
+    from conftest import ComposeProject
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+COMPOSE_FILE = REPO / "compose.yaml"
+DIFF_COMPOSE_FILE = HERE / "compose.diff.yaml"
+CORPUS_CONFIG = HERE / "apps" / "serve_config.yaml"
+PROTO = REPO / "examples" / "demo" / "demo.proto"
+PREFIX = "rshdiff-"
+ROOT_APP = "root"
+# Replicas the multiplexing cases need HAProxy / the proxy to know about before they run.
+MUX_REPLICAS = 2
+UP_TIMEOUT_S = 420
+DEPLOY_TIMEOUT_S = 300
+
+
+def corpus_config(with_root: bool) -> dict[str, Any]:
+    config = yaml.safe_load(CORPUS_CONFIG.read_text())
+    if not with_root:
+        config["applications"] = [a for a in config["applications"] if a["name"] != ROOT_APP]
+    return dict(config)
+
+
+def expected_routes(config: dict[str, Any]) -> dict[str, str]:
+    return {app["route_prefix"]: app["name"] for app in config["applications"]}
+
+
+def _remove_stale_projects(compose_project: Callable[..., ComposeProject]) -> None:
+    """Removes rshdiff- projects of killed sessions (their pid no longer runs)."""
+    probe = compose_project(f"{PREFIX}probe")
+    names = {
+        c.labels.get("com.docker.compose.project", "")
+        for c in probe.client.containers.list(
+            all=True, filters={"label": "com.docker.compose.project"}
+        )
+    }
+    for name in sorted(n for n in names if n.startswith(PREFIX)):
+        pid = name.removeprefix(PREFIX)
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            print(f"\n[diff] removing stale project {name}")
+            compose_project(name).down()
+
+
+@pytest.fixture(scope="session")
+def stubs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    """(demo_pb2, demo_pb2_grpc) generated from the repository's demo.proto."""
+    out = tmp_path_factory.mktemp("diff-grpc-stubs")
+    argv = ["grpc_tools.protoc", f"-I{PROTO.parent}", f"--python_out={out}"]
+    argv += [f"--grpc_python_out={out}", str(PROTO)]
+    assert protoc.main(argv) == 0, f"protoc failed on {PROTO}"
+    sys.path.insert(0, str(out))
+    try:
+        return importlib.import_module("demo_pb2"), importlib.import_module("demo_pb2_grpc")
+    finally:
+        sys.path.remove(str(out))
+
+
+class ModeRun:
+    """One mode's cluster: up, phases, down."""
+
+    def __init__(
+        self,
+        mode: str,
+        compose_project: Callable[..., ComposeProject],
+        host_port: Callable[[], int],
+        stubs: tuple[Any, Any],
+    ) -> None:
+        self.mode = mode
+        ports = {
+            "RSH_HTTP_HOST_PORT": host_port(),
+            "RSH_DASHBOARD_HOST_PORT": host_port(),
+            "RSH_METRICS_HOST_PORT": host_port(),
+            "RSH_GRPC_HOST_PORT": host_port(),
+        }
+        env = {k: str(v) for k, v in ports.items()}
+        env["RSH_DIFF_HA_PROXY"] = "1" if mode == "haproxy" else "0"
+        self.project = compose_project(
+            f"{PREFIX}{os.getpid()}", env=env, files=[COMPOSE_FILE, DIFF_COMPOSE_FILE]
+        )
+        self.cluster = Cluster(
+            self.project,
+            http_port=ports["RSH_HTTP_HOST_PORT"],
+            dashboard_port=ports["RSH_DASHBOARD_HOST_PORT"],
+            metrics_port=ports["RSH_METRICS_HOST_PORT"],
+            grpc_port=ports["RSH_GRPC_HOST_PORT"],
+        )
+        self.target = Target(self.cluster.http_port, self.cluster.grpc_port, *stubs)
+        self.timings: dict[str, float] = {}
+
+    # -- bring-up --------------------------------------------------------------------------
+
+    def up(self) -> None:
+        assert not self.project.containers(include_stopped=True), (
+            f"project {self.project.name} already exists"
+        )
+        start = time.monotonic()
+        self.project.up(wait_timeout_s=UP_TIMEOUT_S)
+        self.wait_serve_started()
+        self.timings["up"] = time.monotonic() - start
+
+    def wait_serve_started(self) -> None:
+        """Until the head's serve-up left its ready marker and the proxy answers healthz."""
+
+        def started() -> bool:
+            code, out = self.cluster.exec_head(["cat", "/tmp/ray-serve-haproxy/serve-ready"])
+            if code != 0:
+                failed = self.cluster.exec_head(["cat", "/tmp/ray-serve-haproxy/serve-failed"])
+                if failed[0] == 0:
+                    pytest.fail(f"serve-up failed in {self.mode} mode: {failed[1]}")
+                return False
+            return self.cluster.get("/-/healthz").status_code in (200, 503)
+
+        wait_for(f"Serve started ({self.mode})", started, timeout_s=DEPLOY_TIMEOUT_S, interval_s=1)
+
+    def deploy(self, config: dict[str, Any], phase: str) -> None:
+        start = time.monotonic()
+        self.cluster.deploy(copy.deepcopy(config))
+        names = {app["name"] for app in config["applications"]}
+        routes = expected_routes(config)
+
+        def running() -> bool:
+            statuses = self.cluster.app_statuses()
+            failed = {n: s for n, s in statuses.items() if s == "DEPLOY_FAILED"}
+            if failed:
+                apps = self.cluster.applications()
+                pytest.fail(f"deploy failed: {json.dumps({n: apps[n] for n in failed})[:3000]}")
+            return all(statuses.get(n) == "RUNNING" for n in names)
+
+        wait_for(f"{sorted(names)} RUNNING", running, timeout_s=DEPLOY_TIMEOUT_S, interval_s=1)
+
+        def serving() -> bool:
+            if self.cluster.get("/-/healthz").status_code != 200:
+                return False
+            if self.cluster.routes() != routes:
+                return False
+            paths = ["/api/", "/api/v1", "/mux", "/muxhandle", "/greeter"]
+            if any(self.cluster.get(p).status_code != 200 for p in paths):
+                return False
+            seen = {self.cluster.get("/mux").json()["replica"] for _ in range(12)}
+            return len(seen) == MUX_REPLICAS and self.grpc_answers()
+
+        wait_for(f"every app answering ({self.mode})", serving, timeout_s=DEPLOY_TIMEOUT_S)
+        self.timings[f"deploy {phase}"] = time.monotonic() - start
+
+    def grpc_answers(self) -> bool:
+        with grpc.insecure_channel(self.cluster.grpc_target) as channel:
+            stub = self.target.pb2_grpc.GreeterStub(channel)
+            try:
+                stub.SayHello(
+                    self.target.pb2.HelloRequest(name="probe"),
+                    metadata=corpus.APP_METADATA,
+                    timeout=5,
+                )
+            except grpc.RpcError:
+                return False
+        return True
+
+    # -- the corpus ------------------------------------------------------------------------
+
+    def run_phase(self, phase: str, observations: dict[str, Observation]) -> None:
+        start = time.monotonic()
+        for c in corpus.CASES:
+            if c.phase == phase:
+                observations[c.name] = corpus.run_case(c, self.target)
+        self.timings[f"cases {phase}"] = time.monotonic() - start
+
+    def versions(self) -> dict[str, str]:
+        _, haproxy = self.cluster.exec_head(["sh", "-c", "haproxy -v | head -n 1"])
+        _, ray = self.cluster.exec_head(
+            ["python", "-c", "import ray; print(ray.__version__)"]
+        )
+        return {"haproxy": haproxy.strip(), "ray": ray.strip().splitlines()[-1]}
+
+    def run(self) -> tuple[dict[str, Observation], dict[str, str]]:
+        observations: dict[str, Observation] = {}
+        try:
+            self.up()
+            versions = self.versions()
+            self.run_phase("empty", observations)
+            self.deploy(corpus_config(with_root=False), "apps")
+            self.run_phase("apps", observations)
+            self.deploy(corpus_config(with_root=True), "root")
+            self.run_phase("root", observations)
+        except BaseException:
+            print(self.project.logs(tail=120))
+            raise
+        finally:
+            start = time.monotonic()
+            self.project.down()
+            self.timings["down"] = time.monotonic() - start
+        return observations, versions
+
+
+@pytest.fixture(scope="module")
+def differential(
+    image: str,
+    compose_project: Callable[..., ComposeProject],
+    host_port: Callable[[], int],
+    stubs: tuple[Any, Any],
+) -> Iterator[dict[str, Any]]:
+    """{"observations": {mode: {case: observation}}, "versions": {...}, "seconds": {...}}."""
+    _remove_stale_projects(compose_project)
+    result: dict[str, Any] = {"observations": {}, "versions": {}, "seconds": {}}
+    started = time.monotonic()
+    for mode in MODES:
+        run = ModeRun(mode, compose_project, host_port, stubs)
+        print(f"\n[diff] {mode}: project {run.project.name} ports http {run.cluster.http_port}")
+        observations, versions = run.run()
+        result["observations"][mode] = observations
+        if mode == "haproxy":
+            result["versions"] = versions
+        result["seconds"][mode] = {k: round(v, 1) for k, v in run.timings.items()}
+        note(f"[diff] {mode} mode: " + ", ".join(f"{k} {v:.0f}s" for k, v in run.timings.items()))
+    result["seconds"]["total"] = round(time.monotonic() - started, 1)
+    note(f"[diff] both modes, cluster up to down: {result['seconds']['total']:.0f}s")
+    yield result
