@@ -117,7 +117,9 @@ def check(results: list[CaseResult], expectations: Expectations) -> list[str]:
         if r.differs and e is None:
             problems.append(
                 f"{r.name}: NEW difference in {', '.join(r.differs)}: "
-                + "; ".join(f"{m}={ {k: r.observations[m].get(k) for k in r.differs} }" for m in MODES)
+                + "; ".join(
+                    f"{m}={ {k: r.observations[m].get(k) for k in r.differs} }" for m in MODES
+                )
             )
         elif not r.differs and e is not None:
             problems.append(f"{r.name}: known {e.klass} GONE: both modes now answer alike")

@@ -24,7 +24,7 @@ from integration.cluster import Cluster, note, wait_for
 
 from . import corpus
 from .compare import MODES
-from .corpus import Case, Observation, Target
+from .corpus import Observation, Target
 
 if TYPE_CHECKING:
     from conftest import ComposeProject
@@ -131,7 +131,7 @@ class ModeRun:
         """Until the head's serve-up left its ready marker and the proxy answers healthz."""
 
         def started() -> bool:
-            code, out = self.cluster.exec_head(["cat", "/tmp/ray-serve-haproxy/serve-ready"])
+            code, _ = self.cluster.exec_head(["cat", "/tmp/ray-serve-haproxy/serve-ready"])
             if code != 0:
                 failed = self.cluster.exec_head(["cat", "/tmp/ray-serve-haproxy/serve-failed"])
                 if failed[0] == 0:
@@ -195,9 +195,7 @@ class ModeRun:
 
     def versions(self) -> dict[str, str]:
         _, haproxy = self.cluster.exec_head(["sh", "-c", "haproxy -v | head -n 1"])
-        _, ray = self.cluster.exec_head(
-            ["python", "-c", "import ray; print(ray.__version__)"]
-        )
+        _, ray = self.cluster.exec_head(["python", "-c", "import ray; print(ray.__version__)"])
         return {"haproxy": haproxy.strip(), "ray": ray.strip().splitlines()[-1]}
 
     def run(self) -> tuple[dict[str, Observation], dict[str, str]]:

@@ -411,7 +411,9 @@ def keepalive_404(t: Target) -> Observation:
     return on_one_connection(t, ["/nothing", "/api/echo/after"])
 
 
-@case("keepalive_after_500", "keep-alive", "GET /api/raise (500), then GET /api/echo, one connection")
+@case(
+    "keepalive_after_500", "keep-alive", "GET /api/raise (500), then GET /api/echo, one connection"
+)
 def keepalive_500(t: Target) -> Observation:
     return on_one_connection(t, ["/api/raise", "/api/echo/after"])
 
@@ -452,7 +454,9 @@ def many_headers(t: Target) -> Observation:
     return obs
 
 
-@case("response_header_12kb", "large headers", "GET /api/big-header?n=12000 (12 KB response header)")
+@case(
+    "response_header_12kb", "large headers", "GET /api/big-header?n=12000 (12 KB response header)"
+)
 def response_header_12(t: Target) -> Observation:
     response = get(t, "/api/big-header?n=12000")
     obs = http_observation(response)
@@ -460,7 +464,9 @@ def response_header_12(t: Target) -> Observation:
     return obs
 
 
-@case("response_header_20kb", "large headers", "GET /api/big-header?n=20000 (20 KB response header)")
+@case(
+    "response_header_20kb", "large headers", "GET /api/big-header?n=20000 (20 KB response header)"
+)
 def response_header_20(t: Target) -> Observation:
     response = get(t, "/api/big-header?n=20000")
     obs = http_observation(response)
@@ -478,7 +484,9 @@ for _code in (204, 304, 418, 503):
 # -- streaming ----------------------------------------------------------------------------------
 
 
-@case("stream_lines", "streaming", f"GET /api/stream: {STREAM_LINES} lines, {STREAM_DELAY_S}s apart")
+@case(
+    "stream_lines", "streaming", f"GET /api/stream: {STREAM_LINES} lines, {STREAM_DELAY_S}s apart"
+)
 def stream_lines(t: Target) -> Observation:
     response = get(t, f"/api/stream?n={STREAM_LINES}&delay={STREAM_DELAY_S}")
     obs = http_observation(response, body=False)
@@ -603,7 +611,9 @@ def replicas_for_model(t: Target, path: str, header: str) -> Observation:
     answers = [json.loads(get(t, path, headers=headers).body) for _ in range(MUX_REQUESTS)]
     return {
         "status": 200,
-        "model_id_seen_by_replica": sorted({"<sent>" if a["model_id"] == model else a["model_id"] for a in answers}),
+        "model_id_seen_by_replica": sorted(
+            {"<sent>" if a["model_id"] == model else a["model_id"] for a in answers}
+        ),
         "replicas_serving_the_model": len({a["replica"] for a in answers}),
     }
 
@@ -629,7 +639,7 @@ def mux_ingress_dash(t: Target) -> Observation:
 @case(
     "multiplexing_via_handle",
     "model multiplexing",
-    f"{MUX_REQUESTS} GETs /muxhandle: ingress forwards the id via handle.options (2 model replicas)",
+    f"{MUX_REQUESTS} GETs /muxhandle: the ingress passes the id on with handle.options",
 )
 def mux_handle(t: Target) -> Observation:
     return replicas_for_model(t, "/muxhandle", "serve_multiplexed_model_id")
@@ -685,7 +695,9 @@ def grpc_error_obs(error: grpc.RpcError) -> Observation:
     }
 
 
-def grpc_call(t: Target, method: str, request: Any, metadata: tuple[tuple[str, str], ...]) -> Observation:
+def grpc_call(
+    t: Target, method: str, request: Any, metadata: tuple[tuple[str, str], ...]
+) -> Observation:
     with grpc.insecure_channel(f"127.0.0.1:{t.grpc_port}") as channel:
         stub = t.pb2_grpc.GreeterStub(channel)
         try:

@@ -280,6 +280,8 @@ def cmd_serve_up(args: argparse.Namespace) -> int:
         http_host=args.http_host,
         grpc_port=values.grpc_port if args.grpc_port is None else args.grpc_port,
         grpc_servicer_functions=values.grpc_servicer_functions,
+        haproxy_mode=values.enable_ha_proxy,
+        pythonpath=values.pythonpath,
     )
 
 

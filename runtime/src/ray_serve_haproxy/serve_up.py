@@ -22,6 +22,7 @@ from typing import Any
 
 import requests
 
+from .app_scan import startup_warnings
 from .state_dir import SERVE_FAILED, SERVE_READY, clear_markers, mark
 
 POLL_S = 1.0
@@ -213,6 +214,8 @@ def serve_up(
     http_host: str = "0.0.0.0",
     grpc_port: int = 0,
     grpc_servicer_functions: Sequence[str] = (),
+    haproxy_mode: bool = False,
+    pythonpath: str | None = None,
 ) -> str:
     """Does the work; returns a summary for the ready marker, raises ServeUpError."""
     config = (
@@ -220,6 +223,10 @@ def serve_up(
         if config_path
         else None
     )
+    if config is not None and haproxy_mode:
+        # Said before anything starts, by name: an app HAProxy mode serves differently.
+        for line in startup_warnings(config, pythonpath):
+            log(line)
     # Serve's gRPC options cannot change once it runs: they go to serve.start, and the same
     # ones to the deploy (a differing grpc_options there would only be warned about).
     grpc_options = (
@@ -276,6 +283,8 @@ def run(
     http_host: str = "0.0.0.0",
     grpc_port: int = 0,
     grpc_servicer_functions: Sequence[str] = (),
+    haproxy_mode: bool = False,
+    pythonpath: str | None = None,
 ) -> int:
     clear_markers(state_dir)
     try:
@@ -287,6 +296,8 @@ def run(
             http_host=http_host,
             grpc_port=grpc_port,
             grpc_servicer_functions=grpc_servicer_functions,
+            haproxy_mode=haproxy_mode,
+            pythonpath=pythonpath,
         )
     except ServeUpError as exc:
         reason = str(exc)

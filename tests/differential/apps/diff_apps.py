@@ -219,7 +219,11 @@ class MultiplexedModel:
 
     async def __call__(self, model_id: str) -> dict[str, str]:
         assert serve.get_multiplexed_model_id() == model_id
-        return {"model_id": model_id, "model": await self.get_model(model_id), "replica": replica_id()}
+        return {
+            "model_id": model_id,
+            "model": await self.get_model(model_id),
+            "replica": replica_id(),
+        }
 
 
 @serve.deployment
