@@ -34,6 +34,7 @@ REPO = HERE.parents[1]
 COMPOSE_FILE = REPO / "compose.yaml"
 DIFF_COMPOSE_FILE = HERE / "compose.diff.yaml"
 CORPUS_CONFIG = HERE / "apps" / "serve_config.yaml"
+CORPUS_CONFIG_IN_CONTAINER = "/opt/rsh-diff/serve_config.yaml"  # compose.diff.yaml's mount
 PROTO = REPO / "examples" / "demo" / "demo.proto"
 PREFIX = "rshdiff-"
 ROOT_APP = "root"
@@ -41,6 +42,8 @@ ROOT_APP = "root"
 MUX_REPLICAS = 2
 UP_TIMEOUT_S = 420
 DEPLOY_TIMEOUT_S = 300
+# From RUNNING to every app answering through the proxy: seconds, normally.
+SERVING_TIMEOUT_S = 120
 
 
 def corpus_config(with_root: bool) -> dict[str, Any]:
@@ -157,18 +160,32 @@ class ModeRun:
 
         wait_for(f"{sorted(names)} RUNNING", running, timeout_s=DEPLOY_TIMEOUT_S, interval_s=1)
 
-        def serving() -> bool:
-            if self.cluster.get("/-/healthz").status_code != 200:
-                return False
-            if self.cluster.routes() != routes:
-                return False
-            paths = ["/api/", "/api/v1", "/mux", "/muxhandle", "/greeter"]
-            if any(self.cluster.get(p).status_code != 200 for p in paths):
-                return False
-            seen = {self.cluster.get("/mux").json()["replica"] for _ in range(12)}
-            return len(seen) == MUX_REPLICAS and self.grpc_answers()
+        not_yet = ["nothing probed"]
 
-        wait_for(f"every app answering ({self.mode})", serving, timeout_s=DEPLOY_TIMEOUT_S)
+        def serving() -> bool:
+            def why(reason: str) -> bool:
+                not_yet[0] = reason
+                return False
+
+            health = self.cluster.get("/-/healthz")
+            if health.status_code != 200:
+                return why(f"/-/healthz {health.status_code} {health.text[:80]!r}")
+            if self.cluster.routes() != routes:
+                return why(f"/-/routes {self.cluster.routes()}")
+            for path in ("/api/", "/api/v1", "/mux", "/muxhandle", "/greeter"):
+                answer = self.cluster.get(path)
+                if answer.status_code != 200:
+                    return why(f"{path} {answer.status_code} {answer.text[:80]!r}")
+            seen = {self.cluster.get("/mux").json()["replica"] for _ in range(12)}
+            if len(seen) != MUX_REPLICAS:
+                return why(f"/mux answered from {len(seen)} replica(s)")
+            return self.grpc_answers() or why("gRPC SayHello failed")
+
+        try:
+            wait_for(f"every app answering ({self.mode})", serving, timeout_s=SERVING_TIMEOUT_S)
+        except BaseException:
+            print(f"[diff] not serving yet: {not_yet[0]}")
+            raise
         self.timings[f"deploy {phase}"] = time.monotonic() - start
 
     def grpc_answers(self) -> bool:
@@ -198,7 +215,22 @@ class ModeRun:
         _, ray = self.cluster.exec_head(["python", "-c", "import ray; print(ray.__version__)"])
         return {"haproxy": haproxy.strip(), "ray": ray.strip().splitlines()[-1]}
 
-    def run(self) -> tuple[dict[str, Observation], dict[str, str]]:
+    def runtime_outputs(self) -> dict[str, str]:
+        """`check` and serve-up (the head's start-up program, run again on the running Serve:
+        it deploys what already runs) with the corpus as RSH_SERVE_CONFIG."""
+        env = ["env", f"RSH_SERVE_CONFIG={CORPUS_CONFIG_IN_CONTAINER}"]
+        outputs = {}
+        for name, command in (
+            ("check", ["ray-serve-haproxy", "check", "--no-ports"]),
+            ("serve-up", ["ray-serve-haproxy", "serve-up"]),
+        ):
+            start = time.monotonic()
+            code, out = self.cluster.exec_head([*env, *command])
+            self.timings[name] = time.monotonic() - start
+            outputs[name] = f"(exit {code})\n{out}"
+        return outputs
+
+    def run(self) -> tuple[dict[str, Observation], dict[str, str], dict[str, str]]:
         observations: dict[str, Observation] = {}
         try:
             self.up()
@@ -208,6 +240,7 @@ class ModeRun:
             self.run_phase("apps", observations)
             self.deploy(corpus_config(with_root=True), "root")
             self.run_phase("root", observations)
+            outputs = self.runtime_outputs()
         except BaseException:
             print(self.project.logs(tail=120))
             raise
@@ -215,7 +248,7 @@ class ModeRun:
             start = time.monotonic()
             self.project.down()
             self.timings["down"] = time.monotonic() - start
-        return observations, versions
+        return observations, versions, outputs
 
 
 @pytest.fixture(scope="module")
@@ -225,15 +258,17 @@ def differential(
     host_port: Callable[[], int],
     stubs: tuple[Any, Any],
 ) -> Iterator[dict[str, Any]]:
-    """{"observations": {mode: {case: observation}}, "versions": {...}, "seconds": {...}}."""
+    """{"observations": {mode: {case: observation}}, "versions": {...}, "seconds": {...},
+    "runtime": {mode: {"check": output, "serve-up": output}}}."""
     _remove_stale_projects(compose_project)
-    result: dict[str, Any] = {"observations": {}, "versions": {}, "seconds": {}}
+    result: dict[str, Any] = {"observations": {}, "versions": {}, "seconds": {}, "runtime": {}}
     started = time.monotonic()
     for mode in MODES:
         run = ModeRun(mode, compose_project, host_port, stubs)
         print(f"\n[diff] {mode}: project {run.project.name} ports http {run.cluster.http_port}")
-        observations, versions = run.run()
+        observations, versions, outputs = run.run()
         result["observations"][mode] = observations
+        result["runtime"][mode] = outputs
         if mode == "haproxy":
             result["versions"] = versions
         result["seconds"][mode] = {k: round(v, 1) for k, v in run.timings.items()}

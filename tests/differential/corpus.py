@@ -686,11 +686,25 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def grpc_details(text: str) -> dict[str, str]:
+    """A status message as its last line plus whether it carried a traceback (whose lines
+    hold pids, addresses and actor ids)."""
+    lines = [ln for ln in ANSI_RE.sub("", text).splitlines() if ln.strip()]
+    traceback = any(ln.lstrip().startswith('File "') for ln in lines)
+    return {
+        "details": scrub(lines[-1].strip()) if lines else "",
+        "details_kind": "traceback" if traceback else "message" if lines else "none",
+    }
+
+
 def grpc_error_obs(error: grpc.RpcError) -> Observation:
     call: Any = error
     return {
         "code": call.code().name,
-        "details": scrub(call.details() or ""),
+        **grpc_details(call.details() or ""),
         "trailing_metadata": sorted(k for k, _ in call.trailing_metadata() or ()),
     }
 
@@ -774,7 +788,9 @@ def serve_api_call(t: Target, method: str) -> Observation:
             reply, info = call.with_call(b"", timeout=GRPC_TIMEOUT_S)
         except grpc.RpcError as error:
             return grpc_error_obs(error)
-        return {"code": info.code().name, "reply": sorted(_strings_of_field_1(reply))}
+        # HAProxy answers Healthz itself with a trailers-only response: no message at all.
+        decoded = None if reply is None else sorted(_strings_of_field_1(reply))
+        return {"code": info.code().name, "reply": decoded, **grpc_details(info.details() or "")}
 
 
 def _strings_of_field_1(data: bytes) -> list[str]:
@@ -822,5 +838,5 @@ def run_case(c: Case, target: Target) -> Observation:
     """A case's observation; a case that fails on the client side is an observation too."""
     try:
         return c.run(target)
-    except (wire.WireError, OSError, ValueError, KeyError) as exc:
+    except Exception as exc:
         return {"client_error": f"{type(exc).__name__}: {scrub(str(exc))[:200]}"}

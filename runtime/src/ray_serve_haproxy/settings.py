@@ -142,6 +142,20 @@ class Settings:
             ray=True,
         )
     )
+    tune_bufsize: int = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_TUNE_BUFSIZE",
+            Group.CORE,
+            IntRange(16384, 1_048_576, "bytes"),
+            "HAProxy's buffer size (`tune.bufsize`). A request's line and headers must fit in "
+            "it less 1024 bytes, a response's headers in it: bigger ones get 400 (request) or "
+            "500 (response) where Ray's Python proxy takes them (docs/switching/guide.md). "
+            "65536 takes headers up to about 63 KB; every connection in flight holds up to two "
+            "buffers, so memory grows with it.",
+            default=16384,
+            ray=True,
+        )
+    )
     # --- Timeouts ---------------------------------------------------------------------------
     timeout_client_s: int = setting(
         Spec(

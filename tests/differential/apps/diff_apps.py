@@ -8,8 +8,8 @@ RSH_PYTHONPATH by compose.diff.yaml; deployed by the test through the dashboard'
 (serve_config.yaml).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI resolves endpoint parameter types
+# (Request, WebSocket) from the annotations, which must stay real objects.
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator
@@ -235,6 +235,8 @@ class MultiplexFront:
 
     async def __call__(self, request: StarletteRequest) -> JSONResponse:
         model_id = request.headers.get("serve_multiplexed_model_id", "")
+        if not model_id:
+            return JSONResponse({"model_id": "", "model": None, "replica": replica_id()})
         answer = await self.models.options(multiplexed_model_id=model_id).remote(model_id)
         return JSONResponse(answer)
 
