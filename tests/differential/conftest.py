@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -205,10 +206,46 @@ class ModeRun:
 
     def run_phase(self, phase: str, observations: dict[str, Observation]) -> None:
         start = time.monotonic()
-        for c in corpus.CASES:
-            if c.phase == phase:
-                observations[c.name] = corpus.run_case(c, self.target)
+        cases = [c for c in corpus.CASES if c.phase == phase]
+        background = [
+            (c, threading.Thread(target=self._run_into, args=(c, observations), daemon=True))
+            for c in cases
+            if c.background
+        ]
+        for _, thread in background:
+            thread.start()
+        for c in cases:
+            if not c.background:
+                self._run_into(c, observations)
+        for c, thread in background:
+            thread.join(timeout=120)
+            assert not thread.is_alive(), f"background case {c.name} did not finish"
         self.timings[f"cases {phase}"] = time.monotonic() - start
+
+    def _run_into(self, c: corpus.Case, observations: dict[str, Observation]) -> None:
+        observations[c.name] = corpus.run_case(c, self.target)
+
+    def worker_targets(self) -> list[Target]:
+        """Each worker's own Serve proxy (HAProxy or Python) on its published port."""
+        targets = []
+        for worker in self.cluster.workers():
+            bindings = worker.container.attrs["NetworkSettings"]["Ports"].get("8000/tcp") or []
+            assert bindings, f"{worker.name} publishes no 8000 (compose.diff.yaml)"
+            port = int(bindings[0]["HostPort"])
+            targets.append(
+                Target(port, self.target.grpc_port, self.target.pb2, self.target.pb2_grpc)
+            )
+        return targets
+
+    def with_setting(self) -> dict[str, Observation]:
+        """BUFSIZE_CASES against every worker, whose HAProxy runs with a raised
+        RAY_SERVE_HAPROXY_TUNE_BUFSIZE: case -> observation (of the first worker that
+        differs from the others, else the common one)."""
+        by_case: dict[str, Observation] = {}
+        for c in (c for c in corpus.CASES if c.name in corpus.BUFSIZE_CASES):
+            seen = [corpus.run_case(c, target) for target in self.worker_targets()]
+            by_case[c.name] = next((o for o in seen if o != seen[0]), seen[0])
+        return by_case
 
     def versions(self) -> dict[str, str]:
         _, haproxy = self.cluster.exec_head(["sh", "-c", "haproxy -v | head -n 1"])
@@ -218,19 +255,24 @@ class ModeRun:
     def runtime_outputs(self) -> dict[str, str]:
         """`check` and serve-up (the head's start-up program, run again on the running Serve:
         it deploys what already runs) with the corpus as RSH_SERVE_CONFIG."""
-        env = ["env", f"RSH_SERVE_CONFIG={CORPUS_CONFIG_IN_CONTAINER}"]
+        # As supervisord runs it: RSH_PYTHONPATH on PYTHONPATH; its markers kept apart.
+        env = f"RSH_SERVE_CONFIG={CORPUS_CONFIG_IN_CONTAINER} PYTHONPATH=$RSH_PYTHONPATH"
         outputs = {}
         for name, command in (
-            ("check", ["ray-serve-haproxy", "check", "--no-ports"]),
-            ("serve-up", ["ray-serve-haproxy", "serve-up"]),
+            ("check", "ray-serve-haproxy check --no-ports"),
+            ("serve-up", "ray-serve-haproxy serve-up --state-dir /tmp/rsh-diff-serve-up"),
         ):
             start = time.monotonic()
-            code, out = self.cluster.exec_head([*env, *command])
+            code, out = self.cluster.exec_head(
+                ["sh", "-c", f"mkdir -p /tmp/rsh-diff-serve-up; env {env} {command}"]
+            )
             self.timings[name] = time.monotonic() - start
             outputs[name] = f"(exit {code})\n{out}"
         return outputs
 
-    def run(self) -> tuple[dict[str, Observation], dict[str, str], dict[str, str]]:
+    def run(
+        self,
+    ) -> tuple[dict[str, Observation], dict[str, str], dict[str, str], dict[str, Observation]]:
         observations: dict[str, Observation] = {}
         try:
             self.up()
@@ -241,6 +283,7 @@ class ModeRun:
             self.deploy(corpus_config(with_root=True), "root")
             self.run_phase("root", observations)
             outputs = self.runtime_outputs()
+            with_setting = self.with_setting()
         except BaseException:
             print(self.project.logs(tail=120))
             raise
@@ -248,7 +291,7 @@ class ModeRun:
             start = time.monotonic()
             self.project.down()
             self.timings["down"] = time.monotonic() - start
-        return observations, versions, outputs
+        return observations, versions, outputs, with_setting
 
 
 @pytest.fixture(scope="module")
@@ -259,20 +302,32 @@ def differential(
     stubs: tuple[Any, Any],
 ) -> Iterator[dict[str, Any]]:
     """{"observations": {mode: {case: observation}}, "versions": {...}, "seconds": {...},
-    "runtime": {mode: {"check": output, "serve-up": output}}}."""
+    "runtime": {mode: {"check": output, "serve-up": output}},
+    "with_setting": {mode: {case: observation through a worker, corpus.BUFSIZE_CASES}}}."""
     _remove_stale_projects(compose_project)
-    result: dict[str, Any] = {"observations": {}, "versions": {}, "seconds": {}, "runtime": {}}
+    result: dict[str, Any] = {
+        "observations": {},
+        "versions": {},
+        "seconds": {},
+        "runtime": {},
+        "with_setting": {},
+    }
     started = time.monotonic()
     for mode in MODES:
         run = ModeRun(mode, compose_project, host_port, stubs)
         print(f"\n[diff] {mode}: project {run.project.name} ports http {run.cluster.http_port}")
-        observations, versions, outputs = run.run()
+        observations, versions, outputs, with_setting = run.run()
         result["observations"][mode] = observations
         result["runtime"][mode] = outputs
+        result["with_setting"][mode] = with_setting
         if mode == "haproxy":
             result["versions"] = versions
         result["seconds"][mode] = {k: round(v, 1) for k, v in run.timings.items()}
         note(f"[diff] {mode} mode: " + ", ".join(f"{k} {v:.0f}s" for k, v in run.timings.items()))
     result["seconds"]["total"] = round(time.monotonic() - started, 1)
     note(f"[diff] both modes, cluster up to down: {result['seconds']['total']:.0f}s")
+    # Everything observed, for a look when a case changes (not committed: .cache/).
+    dump = REPO / ".cache" / "differential-last-run.json"
+    dump.parent.mkdir(exist_ok=True)
+    dump.write_text(json.dumps(result, indent=1, sort_keys=True, default=str))
     yield result

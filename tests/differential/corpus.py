@@ -55,16 +55,20 @@ class Case:
     phase: str
     sends: str  # what the case sends, for the report
     run: Callable[[Target], Observation]
+    # Runs in a thread beside the phase's other cases (a case that mostly waits).
+    background: bool = False
 
 
 CASES: list[Case] = []
 
 
-def case(name: str, group: str, sends: str, phase: str = "apps") -> Callable[..., Any]:
+def case(
+    name: str, group: str, sends: str, phase: str = "apps", *, background: bool = False
+) -> Callable[..., Any]:
     def register(function: Callable[[Target], Observation]) -> Callable[[Target], Observation]:
         assert phase in PHASES, phase
         assert all(c.name != name for c in CASES), f"duplicate case {name}"
-        CASES.append(Case(name, group, phase, sends, function))
+        CASES.append(Case(name, group, phase, sends, function, background))
         return function
 
     return register
@@ -107,17 +111,25 @@ def scrub_json(value: Any, sent: str | None = None) -> Any:
     return value
 
 
+def digest(data: bytes) -> dict[str, Any]:
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()[:16]}
+
+
 def body_of(response: Response, sent: str | None = None) -> Any:
-    """The body as the report shows it: parsed JSON, scrubbed text, or a digest if large."""
+    """The body as the report shows it: parsed JSON or text, run-specific ids scrubbed, and
+    a digest of that when it is large."""
     data = response.body
-    if len(data) > 4096:
-        return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()[:16]}
     content_type = response.header("content-type") or ""
     if "json" in content_type:
         try:
-            return scrub_json(json.loads(data), sent)
+            value = scrub_json(json.loads(data), sent)
         except ValueError:
             pass
+        else:
+            text = json.dumps(value, sort_keys=True)
+            return value if len(text) <= 4096 else digest(text.encode())
+    if len(data) > 4096:
+        return digest(data)
     return scrub(data.decode("utf-8", errors="replace"))
 
 
@@ -323,7 +335,7 @@ def upload_chunked(t: Target) -> Observation:
     obs["body"] = {
         "body_bytes": echoed.get("body_bytes"),
         "sha256_matches": echoed.get("body_sha256") == hashlib.sha256(data).hexdigest(),
-        "app_saw_headers": echoed.get("headers"),
+        "app_saw_headers": scrub_json(echoed.get("headers")),
     }
     return obs
 
@@ -359,7 +371,10 @@ def expect_continue(t: Target) -> Observation:
     obs["interim_100"] = "received" if interim == 100 else "none" if interim is None else interim
     if response.status == 200:
         echoed = json.loads(response.body)
-        obs["body"] = {"body_bytes": echoed["body_bytes"], "app_saw_headers": echoed["headers"]}
+        obs["body"] = {
+            "body_bytes": echoed["body_bytes"],
+            "app_saw_headers": scrub_json(echoed["headers"]),
+        }
     return obs
 
 
@@ -544,6 +559,75 @@ def ws_server_close(t: Target) -> Observation:
         frame = ws.receive()
         obs["close_code"] = int.from_bytes(frame.payload[:2], "big") if frame.opcode == 8 else None
         obs["close_reason"] = frame.payload[2:].decode() if frame.opcode == 8 else None
+    return obs
+
+
+# Serve's uvicorn pings every WebSocket every 20 s; HAProxy (no `timeout tunnel` in Ray 2.60's
+# config) would close a tunnel idle in both directions after RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S.
+WS_PING_WAIT_S = 30
+
+
+@case(
+    "websocket_idle_server_ping",
+    "WebSockets",
+    f"WebSocket /api/ws left idle: a ping from the server within {WS_PING_WAIT_S} s, "
+    "then a message echoed",
+    background=True,
+)
+def ws_idle(t: Target) -> Observation:
+    # Serve's request timeout (2 s here) applies to a WebSocket too: `0` lifts it for this one.
+    conn, response, ws = wire.ws_connect(
+        t.http_port,
+        "/api/ws",
+        timeout_s=WS_PING_WAIT_S + 5,
+        headers=[("X-Request-Timeout-Seconds", "0")],
+    )
+    with conn:
+        obs: Observation = {"status": response.status}
+        if ws is None:
+            return obs
+        started = time.monotonic()
+        try:
+            frame = ws.receive(WS_PING_WAIT_S, stop_at_ping=True)
+            waited = time.monotonic() - started
+            obs["first_frame"] = "ping" if frame.opcode == 0x9 else f"opcode {frame.opcode}"
+            obs["after"] = "15-25 s" if 15 <= waited < 25 else f"{waited:.0f} s"
+        except wire.WireError as exc:
+            obs["first_frame"] = f"none ({exc})"
+        ws.send_text("still there")
+        obs["echo_after_idle"] = ws.receive().payload.decode()
+        ws.close(1000)
+    return obs
+
+
+@case(
+    "websocket_request_timeout",
+    "WebSockets",
+    "WebSocket /api/ws idle for 4 s under http_options.request_timeout_s 2",
+    background=True,
+)
+def ws_timeout(t: Target) -> Observation:
+    conn, response, ws = wire.ws_connect(t.http_port, "/api/ws")
+    with conn:
+        obs: Observation = {"status": response.status}
+        if ws is None:
+            return obs
+        started = time.monotonic()
+        try:
+            frame = ws.receive(4.0)
+            obs["server_sent"] = f"opcode {frame.opcode}"
+            if frame.opcode == 0x8:
+                obs["close_code"] = int.from_bytes(frame.payload[:2], "big")
+        except wire.WireError as exc:
+            obs["server_sent"] = "nothing, connection closed" if "closed" in str(exc) else "nothing"
+        waited = time.monotonic() - started
+        obs["after"] = (
+            "about 2 s"
+            if 1.5 <= waited < 3
+            else "4 s (still open)"
+            if waited >= 3.9
+            else f"{waited:.1f} s"
+        )
     return obs
 
 
@@ -832,6 +916,11 @@ def grpc_healthz_before(t: Target) -> Observation:
 @case("grpc_call_before_deploy", "gRPC", "Greeter.SayHello, no app deployed", "empty")
 def grpc_before(t: Target) -> Observation:
     return grpc_call(t, "SayHello", t.pb2.HelloRequest(name="early"), APP_METADATA)
+
+
+# Cases that a setting changes: run again against a node whose HAProxy has the setting
+# (compose.diff.yaml: the workers run RAY_SERVE_HAPROXY_TUNE_BUFSIZE=65536).
+BUFSIZE_CASES = ("request_header_15kb", "request_header_32kb", "response_header_20kb")
 
 
 def run_case(c: Case, target: Target) -> Observation:

@@ -104,3 +104,24 @@ def test_check_and_startup_log_name_the_multiplexed_ingress(differential: dict[s
     assert "'muxhandle'" not in startup
     for output in runtime["python_proxy"].values():
         assert "application 'mux'" not in output, output
+
+
+def test_tune_bufsize_lifts_the_header_limits(differential: dict[str, Any]) -> None:
+    """The requests and responses with large headers that HAProxy refuses with its default
+    buffer pass through a worker's HAProxy run with RAY_SERVE_HAPROXY_TUNE_BUFSIZE=65536, as
+    they pass through the Python proxy."""
+    head = differential["observations"]["haproxy"]
+    fixed = differential["with_setting"]["haproxy"]
+    reference = differential["observations"]["python_proxy"]
+    for name in corpus.BUFSIZE_CASES:
+        assert head[name]["status"] in (400, 500), (name, head[name])
+        assert fixed[name]["status"] == 200, (name, fixed[name])
+        for field in ("status", "app_saw_bytes", "x-big_bytes", "body"):
+            if field in reference[name]:
+                assert fixed[name].get(field) == reference[name][field], (name, field)
+    note(
+        "[diff] RAY_SERVE_HAPROXY_TUNE_BUFSIZE=65536: "
+        + ", ".join(
+            f"{n} {head[n]['status']} -> {fixed[n]['status']}" for n in corpus.BUFSIZE_CASES
+        )
+    )

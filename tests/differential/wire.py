@@ -277,8 +277,9 @@ class WebSocket:
         data, self.conn.buffer = self.conn.buffer[:n], self.conn.buffer[n:]
         return data
 
-    def receive(self, timeout_s: float = 10.0) -> Frame:
-        """The next data or close frame; answers pings on the way."""
+    def receive(self, timeout_s: float = 10.0, *, stop_at_ping: bool = False) -> Frame:
+        """The next data or close frame; answers pings on the way (and returns the ping
+        frame too when `stop_at_ping`)."""
         deadline = time.monotonic() + timeout_s
         while True:
             first, second = self._need(2, deadline)
@@ -293,6 +294,8 @@ class WebSocket:
                 payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
             if opcode == 0x9:  # ping
                 self.conn.send(ws_frame(0xA, payload))
+                if stop_at_ping:
+                    return Frame(opcode, payload)
                 continue
             if opcode == 0xA:  # pong
                 continue
@@ -300,7 +303,10 @@ class WebSocket:
 
 
 def ws_connect(
-    port: int, path: str, timeout_s: float = 10.0
+    port: int,
+    path: str,
+    timeout_s: float = 10.0,
+    headers: list[tuple[str, str]] | None = None,
 ) -> tuple[Connection, Response, WebSocket | None]:
     """Opens a WebSocket; the socket is returned open whatever the server answered."""
     key = base64.b64encode(os.urandom(16)).decode()
@@ -313,6 +319,7 @@ def ws_connect(
             ("Connection", "Upgrade"),
             ("Sec-WebSocket-Key", key),
             ("Sec-WebSocket-Version", "13"),
+            *(headers or []),
         ],
     )
     response = conn.read_response(timeout_s=timeout_s)
