@@ -100,7 +100,9 @@ class Settings:
             "RAY_SERVE_ENABLE_HA_PROXY",
             Group.CORE,
             Flag01(),
-            "Set to `1` to enable HAProxy mode (implies direct ingress). The image sets `1`.",
+            "Set to `1` to enable HAProxy mode (implies direct ingress). The image sets `1`; "
+            "`0` on every node runs Ray's Python proxy instead (Serve still on "
+            "`0.0.0.0:RSH_HTTP_PORT`), e.g. to compare (docs/switching) or to switch back.",
             default=False,
             ray=True,
         )
