@@ -45,6 +45,8 @@ UP_TIMEOUT_S = 420
 DEPLOY_TIMEOUT_S = 300
 # From RUNNING to every app answering through the proxy: seconds, normally.
 SERVING_TIMEOUT_S = 120
+# Between Serve having started and the before-the-first-deploy cases.
+EMPTY_SETTLE_S = 5
 
 
 def corpus_config(with_root: bool) -> dict[str, Any]:
@@ -277,6 +279,8 @@ class ModeRun:
         try:
             self.up()
             versions = self.versions()
+            # Give the proxies time to settle on their no-application answers before asking.
+            time.sleep(EMPTY_SETTLE_S)
             self.run_phase("empty", observations)
             self.deploy(corpus_config(with_root=False), "apps")
             self.run_phase("apps", observations)
