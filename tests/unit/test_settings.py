@@ -617,9 +617,10 @@ def test_unlimited_open_files_keep_the_guide_default(private_paths: dict[str, st
 
 
 def test_tune_bufsize_reaches_ray_and_is_bounded(load: Load) -> None:
-    assert load(RAY_SERVE_HAPROXY_TUNE_BUFSIZE="65536").ray_env()[
-        "RAY_SERVE_HAPROXY_TUNE_BUFSIZE"
-    ] == "65536"
+    assert (
+        load(RAY_SERVE_HAPROXY_TUNE_BUFSIZE="65536").ray_env()["RAY_SERVE_HAPROXY_TUNE_BUFSIZE"]
+        == "65536"
+    )
     assert load().ray_env()["RAY_SERVE_HAPROXY_TUNE_BUFSIZE"] == "16384"
     (error,) = errors_of(load, RAY_SERVE_HAPROXY_TUNE_BUFSIZE="8192")
     assert error.startswith("RAY_SERVE_HAPROXY_TUNE_BUFSIZE='8192'")
