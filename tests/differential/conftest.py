@@ -10,6 +10,7 @@ import copy
 import importlib
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -252,7 +253,11 @@ class ModeRun:
     def versions(self) -> dict[str, str]:
         _, haproxy = self.cluster.exec_head(["sh", "-c", "haproxy -v | head -n 1"])
         _, ray = self.cluster.exec_head(["python", "-c", "import ray; print(ray.__version__)"])
-        return {"haproxy": haproxy.strip(), "ray": ray.strip().splitlines()[-1]}
+        found = re.search(r"version (\d+\.\d+\.\d+)", haproxy)
+        return {
+            "haproxy": found.group(1) if found else haproxy.strip(),
+            "ray": ray.strip().splitlines()[-1],
+        }
 
     def runtime_outputs(self) -> dict[str, str]:
         """`check` and serve-up (the head's start-up program, run again on the running Serve:

@@ -49,7 +49,7 @@ def upstream_links(refs: list[str]) -> str:
 
 def versions_line(data: dict[str, Any]) -> str:
     v = data.get("versions") or {}
-    return f"Ray {v.get('ray', '?')}; {v.get('haproxy', 'HAProxy ?')}."
+    return f"Measured with Ray {v.get('ray', '?')} and HAProxy {v.get('haproxy', '?')}."
 
 
 def summary_line(data: dict[str, Any]) -> str:

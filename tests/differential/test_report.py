@@ -135,7 +135,7 @@ def test_corpus_covers_what_the_issue_lists() -> None:
 def test_report_markdown_lists_every_case_and_both_modes(tmp_path: Path) -> None:
     exp = expectations(tmp_path, EXPECT_B)
     obs = observations(a=({"s": 1}, {"s": 1}), b=({"status": 400}, {"status": 200}), c=({}, {}))
-    data = report_data(classify(CASES, obs, exp), {"ray": "2.60.0", "haproxy": "HAProxy 3"})
+    data = report_data(classify(CASES, obs, exp), {"ray": "2.60.0", "haproxy": "3.0.11"})
     assert data["summary"] == {"cases": 3, "same": 2, "expected": 0, "defect": 1}
     md = report.render_differences(data)
     for name in ("a", "b", "c"):
