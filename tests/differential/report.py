@@ -162,7 +162,19 @@ def render_guide(data: dict[str, Any]) -> str:
             if case.get("image"):
                 out += [f"**What the image does:** {case['image']}", ""]
             out += [f"**Upstream:** {upstream_links(case.get('upstream') or [])}.", ""]
+    actions: dict[str, list[str]] = {}
+    for case in differing:
+        if case.get("image"):
+            actions.setdefault(case["image"], []).append(f"`{case['name']}`")
+    out += ["## What the image does about it", ""]
+    out += [f"- {text} ({', '.join(names)})" for text, names in actions.items()]
     out += [
+        "- Serve's HTTP options of `RSH_SERVE_CONFIG` (`request_timeout_s`, "
+        "`keep_alive_timeout_s`, `root_path`) reach `serve.start`, in both modes (Serve ignores "
+        "them in a later deploy); `request_timeout` above answers alike because of it.",
+        "- `RAY_SERVE_ENABLE_HA_PROXY=0` runs the same image, settings and probes with Ray's "
+        "Python proxy: the differential test runs the compose cluster that way.",
+        "",
         "## What stays the same",
         "",
         "These requests get the same answer in both modes (status, body, the headers clients "
