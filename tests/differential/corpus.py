@@ -278,17 +278,21 @@ for _name, _query in (
 ):
     echo_case(_name, "query strings", f"/api/echo?{_query}", f"GET /api/echo?{_query[:60]}")
 
-for _name, _path in (
-    ("path_percent_space", "/api/echo/a%20b"),
-    ("path_encoded_slash", "/api/echo/a%2Fb"),
-    ("path_utf8", "/api/echo/%C3%A9t%C3%A9"),
-    ("path_raw_utf8", "/api/echo/\u00e9t\u00e9".encode().decode("latin-1")),
-    ("path_dot_segments", "/api/echo/../echo/x"),
-    ("path_double_slash", "/api//echo/x"),
-    ("path_semicolon", "/api/echo/x;param=1"),
-    ("path_encoded_prefix", "/%61pi/echo/x"),
+for _name, _path, _sends in (
+    ("path_percent_space", "/api/echo/a%20b", ""),
+    ("path_encoded_slash", "/api/echo/a%2Fb", ""),
+    ("path_utf8", "/api/echo/%C3%A9t%C3%A9", ""),
+    (
+        "path_raw_utf8",
+        "/api/echo/\u00e9t\u00e9".encode().decode("latin-1"),
+        "GET /api/echo/\u00e9t\u00e9 (raw UTF-8 bytes, not percent-encoded)",
+    ),
+    ("path_dot_segments", "/api/echo/../echo/x", ""),
+    ("path_double_slash", "/api//echo/x", ""),
+    ("path_semicolon", "/api/echo/x;param=1", ""),
+    ("path_encoded_prefix", "/%61pi/echo/x", "GET /%61pi/echo/x (%61 is `a`)"),
 ):
-    echo_case(_name, "path encoding", _path, f"GET {_path}")
+    echo_case(_name, "path encoding", _path, _sends or f"GET {_path}")
 
 
 # -- bodies -------------------------------------------------------------------------------------
@@ -391,7 +395,7 @@ def http10(t: Target, headers: list[tuple[str, str]] | None) -> Observation:
     return obs
 
 
-@case("http10_get", "HTTP/1.0", "GET /api/echo/h10 HTTP/1.0 (no Host header rules, no keep-alive)")
+@case("http10_get", "HTTP/1.0", "GET /api/echo/h10 HTTP/1.0 (no Connection header)")
 def http10_plain(t: Target) -> Observation:
     return http10(t, None)
 

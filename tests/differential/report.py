@@ -61,13 +61,23 @@ def summary_line(data: dict[str, Any]) -> str:
 
 
 def field_table(case: dict[str, Any], fields: list[str]) -> list[str]:
+    """Rows of the fields' values in both modes; where both are mappings (a JSON body), only
+    their keys that differ, as `field.key`."""
     lines = [
         f"| field | {MODE_TITLES['haproxy']} | {MODE_TITLES['python_proxy']} |",
         "|---|---|---|",
     ]
     for name in fields:
-        values = [cell(case[mode].get(name, "(absent)")) for mode in MODES]
-        lines.append(f"| {name} | {values[0]} | {values[1]} |")
+        a, b = (case[mode].get(name, "(absent)") for mode in MODES)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys = [
+                k for k in sorted(set(a) | set(b)) if a.get(k, "(absent)") != b.get(k, "(absent)")
+            ]
+            for key in keys:
+                values = [cell(a.get(key, "(absent)")), cell(b.get(key, "(absent)"))]
+                lines.append(f"| {name}.{key} | {values[0]} | {values[1]} |")
+            continue
+        lines.append(f"| {name} | {cell(a)} | {cell(b)} |")
     return lines
 
 
@@ -113,6 +123,20 @@ def render_differences(data: dict[str, Any]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def grouped(cases: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Cases with the same reason, advice, image note and upstream issues, in first-seen order."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for case in cases:
+        key = (
+            case.get("reason"),
+            case.get("advice"),
+            case.get("image"),
+            tuple(case.get("upstream") or ()),
+        )
+        groups.setdefault(key, []).append(case)
+    return list(groups.values())
+
+
 def render_guide(data: dict[str, Any]) -> str:
     """guide.md: what changes when switching, what to do, what stays the same."""
     differing = [c for c in data["cases"] if c["class"] in ("defect", "expected")]
@@ -150,18 +174,27 @@ def render_guide(data: dict[str, Any]) -> str:
             "Check that your clients do not depend on them.",
         ),
     ):
-        cases = [c for c in differing if c["class"] == klass]
+        groups = grouped([c for c in differing if c["class"] == klass])
         out += [f"### {title}", "", intro, ""]
-        if not cases:
+        if not groups:
             out += ["None.", ""]
-        for case in cases:
-            out += [f"#### {case['sends']} (`{case['name']}`)", ""]
-            out += field_table(case, case["differs"])
-            out += ["", f"**Why:** {case.get('reason', '')}", ""]
-            out += [f"**What to do:** {case.get('advice', '')}", ""]
-            if case.get("image"):
-                out += [f"**What the image does:** {case['image']}", ""]
-            out += [f"**Upstream:** {upstream_links(case.get('upstream') or [])}.", ""]
+        for cases in groups:
+            first = cases[0]
+            out += [f"#### {first['sends']} (`{first['name']}`)", ""]
+            if len(cases) > 1:
+                others = "; ".join(f"{c['sends']} (`{c['name']}`)" for c in cases[1:])
+                out += [f"Also: {others}.", ""]
+            out += field_table(first, first["differs"])
+            if len(cases) > 1:
+                out += [
+                    "",
+                    "(The first case's answers; all of them in [differences.md](differences.md).)",
+                ]
+            out += ["", f"**Why:** {first.get('reason', '')}", ""]
+            out += [f"**What to do:** {first.get('advice', '')}", ""]
+            if first.get("image"):
+                out += [f"**What the image does:** {first['image']}", ""]
+            out += [f"**Upstream:** {upstream_links(first.get('upstream') or [])}.", ""]
     actions: dict[str, list[str]] = {}
     for case in differing:
         if case.get("image"):

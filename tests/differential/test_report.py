@@ -164,3 +164,14 @@ def test_committed_report_is_classified() -> None:
         assert case["class"] in ("same", "expected", "defect"), case["name"]
         if case["class"] != "same":
             assert case["reason"] and case["advice"] and case["differs"], case["name"]
+
+
+def test_field_table_shows_only_the_differing_keys_of_json_bodies() -> None:
+    case = {
+        "haproxy": {"body": {"a": 1, "same": "x", "h": {"connection": ["keep-alive"]}}},
+        "python_proxy": {"body": {"a": 2, "same": "x", "h": {}}},
+    }
+    assert report.field_table(case, ["body"])[2:] == [
+        "| body.a | `1` | `2` |",
+        '| body.h | `{"connection": ["keep-alive"]}` | `{}` |',
+    ]
