@@ -28,6 +28,7 @@ Load = Callable[..., EffectiveSettings]
 EXPECTED_DEFAULTS: dict[str, Any] = {
     "RAY_SERVE_ENABLE_HA_PROXY": False,
     "RAY_SERVE_HAPROXY_MAXCONN": 20000,  # the guide's, not Ray's 4096
+    "RAY_SERVE_HAPROXY_TUNE_BUFSIZE": 16384,  # Ray's; raise for large headers (docs/switching)
     "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": 3600,
     "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": None,
     "RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S": 5,  # the deliberate deviation from the guide
@@ -540,6 +541,7 @@ def test_ray_env_carries_every_ray_facing_effective_value(load: Load) -> None:
         "RAY_SERVE_HAPROXY_MAXCONN": "20000",
         "RAY_SERVE_HAPROXY_NBTHREAD": "2",
         "RAY_SERVE_HAPROXY_BINARY_PATH": "/usr/local/bin/haproxy",
+        "RAY_SERVE_HAPROXY_TUNE_BUFSIZE": "16384",
         "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "3600",
         "RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S": "5",
         "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S": "3690",
@@ -842,3 +844,14 @@ def test_config_shows_how_hard_stop_after_was_derived(
     entry = json.loads(capsys.readouterr().out)["settings"]["RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S"]
     assert entry["value"] == "210" and entry["source"] == "derived"
     assert entry["derivation"].endswith("= 210s")
+
+
+def test_tune_bufsize_reaches_ray_and_is_bounded(load: Load) -> None:
+    assert (
+        load(RAY_SERVE_HAPROXY_TUNE_BUFSIZE="65536").ray_env()["RAY_SERVE_HAPROXY_TUNE_BUFSIZE"]
+        == "65536"
+    )
+    assert load().ray_env()["RAY_SERVE_HAPROXY_TUNE_BUFSIZE"] == "16384"
+    (error,) = errors_of(load, RAY_SERVE_HAPROXY_TUNE_BUFSIZE="8192")
+    assert error.startswith("RAY_SERVE_HAPROXY_TUNE_BUFSIZE='8192'")
+    assert "integer 16384-1048576 bytes" in error

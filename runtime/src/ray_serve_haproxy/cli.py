@@ -293,6 +293,8 @@ def cmd_serve_up(args: argparse.Namespace) -> int:
         grpc_port=values.grpc_port if args.grpc_port is None else args.grpc_port,
         grpc_servicer_functions=values.grpc_servicer_functions,
         token=token,
+        haproxy_mode=values.enable_ha_proxy,
+        pythonpath=values.pythonpath,
     )
 
 

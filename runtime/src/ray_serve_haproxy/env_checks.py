@@ -295,6 +295,39 @@ def check_placement(effective: EffectiveSettings, role: Role, facts: HostFacts) 
     return [Finding(Level.WARN, subject, report(asks, [node], where) + hint)]
 
 
+def check_applications(effective: EffectiveSettings, role: Role) -> list[Finding]:
+    """HAProxy mode on the head: RSH_SERVE_CONFIG's applications that rely on something
+    HAProxy mode drops (app_scan.py; read, never imported)."""
+    from .app_scan import read_serve_config, scan_config, search_path_of
+
+    values = effective.values
+    if role != Role.HEAD or not values.serve_config or not values.enable_ha_proxy:
+        return []
+    subject = "RSH_SERVE_CONFIG"
+    try:
+        config = read_serve_config(values.serve_config)
+    except ValueError as exc:
+        return [Finding(Level.WARN, subject, f"applications not inspected: {exc}")]
+    result = scan_config(config, search_path_of(values.pythonpath))
+    findings = [
+        Finding(Level.WARN, f"{subject} application {r.app!r}", str(r)) for r in result.reliances
+    ]
+    findings += [
+        Finding(Level.WARN, subject, f"not inspected for HAProxy mode: {why}")
+        for why in result.not_inspected
+    ]
+    if not findings:
+        count = len(config.get("applications") or [])
+        findings.append(
+            Finding(
+                Level.OK,
+                subject,
+                f"{count} application(s) inspected: none relies on a feature HAProxy mode drops",
+            )
+        )
+    return findings
+
+
 def check_exposure(
     effective: EffectiveSettings,
     role: Role,
@@ -365,6 +398,7 @@ def run_checks(
     findings += check_resources(effective, facts)
     findings += check_placement(effective, role, facts)
     findings += check_ephemeral_overlap(effective, ephemeral_port_range())
+    findings += check_applications(effective, role)
     if ports and not running:
         findings += check_ports(effective, role)
     findings += check_exposure(effective, role, facts, listening() if running else None)

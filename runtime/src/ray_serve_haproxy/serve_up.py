@@ -22,6 +22,7 @@ from typing import Any
 
 import requests
 
+from .app_scan import startup_warnings
 from .auth_token import Secret, bearer_headers
 from .placement import asks_of, nodes_of, problems, report
 from .state_dir import SERVE_FAILED, SERVE_READY, clear_markers, mark
@@ -29,6 +30,9 @@ from .state_dir import SERVE_FAILED, SERVE_READY, clear_markers, mark
 POLL_S = 1.0
 # HAProxy's first config is written within seconds of Serve starting; give it this at least.
 MIN_HEALTHZ_WAIT_S = 30.0
+# What Serve's proxies (HAProxy's generated rules and the Python proxy alike) answer on
+# /-/healthz, with 503, while no application is deployed (ray/serve/_private/constants.py).
+NO_ROUTES_MESSAGE = "Route table is not populated yet."
 
 
 class ServeUpError(Exception):
@@ -212,7 +216,9 @@ def _wait_running(
         time.sleep(POLL_S)
 
 
-def _wait_healthz(http_port: int, deadline: float) -> None:
+def _wait_healthz(http_port: int, deadline: float, *, no_routes_ok: bool = False) -> str:
+    """Waits until Serve's proxy on this node answers /-/healthz with 200 (or, with
+    `no_routes_ok`, with the 503 of a Serve that has no application yet); returns the answer."""
     url = f"http://127.0.0.1:{http_port}/-/healthz"
     deadline = max(deadline, time.monotonic() + MIN_HEALTHZ_WAIT_S)
     last = "no answer"
@@ -220,8 +226,10 @@ def _wait_healthz(http_port: int, deadline: float) -> None:
         try:
             response = requests.get(url, timeout=2)
             if response.status_code == 200:
-                return
+                return "200"
             last = f"{response.status_code} {response.text[:120]!r}"
+            if no_routes_ok and response.status_code == 503 and NO_ROUTES_MESSAGE in response.text:
+                return last
         except requests.RequestException as exc:
             last = type(exc).__name__
         time.sleep(POLL_S)
@@ -238,6 +246,8 @@ def serve_up(
     grpc_port: int = 0,
     grpc_servicer_functions: Sequence[str] = (),
     token: Secret | None = None,
+    haproxy_mode: bool = False,
+    pythonpath: str | None = None,
 ) -> str:
     """Does the work; returns a summary for the ready marker, raises ServeUpError."""
     config = (
@@ -245,6 +255,10 @@ def serve_up(
         if config_path
         else None
     )
+    if config is not None and haproxy_mode:
+        # Said before anything starts, by name: an app HAProxy mode serves differently.
+        for line in startup_warnings(config, pythonpath):
+            log(line)
     # Serve's gRPC options cannot change once it runs: they go to serve.start, and the same
     # ones to the deploy (a differing grpc_options there would only be warned about).
     grpc_options = (
@@ -265,10 +279,16 @@ def serve_up(
             functions = ", ".join(grpc_options["grpc_servicer_functions"])
             listeners += f", gRPC on {http_host}:{grpc_port} ({functions})"
         log(f"starting Serve with {listeners}")
-        serve.start(http_options={"host": http_host, "port": http_port}, grpc_options=grpc_options)
+        # Serve fixes its HTTP options when it starts and only warns about different ones in a
+        # later deploy: the config's (request_timeout_s, keep_alive_timeout_s, root_path...)
+        # must go to serve.start, or they would be silently ignored.
+        http_options = (
+            config["http_options"] if config is not None else {"host": http_host, "port": http_port}
+        )
+        serve.start(http_options=http_options, grpc_options=grpc_options)
         summary = f"Serve started, {listeners}"
-        if config is not None:
-            names = app_names(config)
+        names = app_names(config) if config is not None else []
+        if config is not None and names:
             log(f"deploying {config_path} (applications: {', '.join(names)})")
             deadline = time.monotonic() + timeout_s
             # Said before waiting: Serve itself only shows the replicas as PENDING. Workers may
@@ -279,7 +299,12 @@ def serve_up(
             _deploy(dashboard_url, config, deadline, token)
             _wait_running(serve, names, deadline, timeout_s, lambda: placement_problem(ray, config))
             summary += f"; {config_path} RUNNING: {', '.join(names)}"
-        _wait_healthz(http_port, deadline)
+        # Without an application Serve's proxy answers 503 "Route table is not populated yet"
+        # (HAProxy mode; README): Serve is up, and the readiness probe stays red until a
+        # deploy (`serve deploy`, the dashboard's REST API) adds a route.
+        answer = _wait_healthz(http_port, deadline, no_routes_ok=not names)
+        if answer != "200":
+            summary += f"; no application yet (/-/healthz answers {answer})"
         return summary
     finally:
         ray.shutdown()
@@ -296,6 +321,8 @@ def run(
     grpc_port: int = 0,
     grpc_servicer_functions: Sequence[str] = (),
     token: Secret | None = None,
+    haproxy_mode: bool = False,
+    pythonpath: str | None = None,
 ) -> int:
     clear_markers(state_dir)
     try:
@@ -308,6 +335,8 @@ def run(
             grpc_port=grpc_port,
             grpc_servicer_functions=grpc_servicer_functions,
             token=token,
+            haproxy_mode=haproxy_mode,
+            pythonpath=pythonpath,
         )
     except ServeUpError as exc:
         reason = str(exc)

