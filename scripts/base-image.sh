@@ -28,6 +28,7 @@ esac
 BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}
 LOCAL_BASE_IMAGE=${LOCAL_BASE_IMAGE:-ray-serve-haproxy/debian-base:bookworm-slim-$arch}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+DEBIAN_SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 PULL_TIMEOUT_S=${PULL_TIMEOUT_S:-60}
 
 log() { printf 'base-image: %s\n' "$*" >&2; }
@@ -98,6 +99,27 @@ EOF
 # Services never start inside a build.
 printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
 chmod 0755 "$rootfs/usr/sbin/policy-rc.d"
+# The suites Debian's image lists: point releases and security updates too, not just bookworm.
+rm -f "$rootfs/etc/apt/sources.list"
+cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<EOF
+Types: deb
+URIs: $DEBIAN_MIRROR
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: $DEBIAN_SECURITY_MIRROR
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+# Current as of today, like Debian's published images: the updates debootstrap did not take.
+if ! { chroot "$rootfs" apt-get update -qq \
+  && DEBIAN_FRONTEND=noninteractive chroot "$rootfs" apt-get upgrade -y -qq; } >>"$rootfs.log" 2>&1; then
+  tail -n 30 "$rootfs.log" >&2
+  exit 1
+fi
 
 # What debootstrap already installed: the same paths removed (directories and the included
 # files kept), plus apt's lists, caches and archives and debootstrap's logs.
