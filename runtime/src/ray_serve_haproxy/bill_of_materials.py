@@ -229,7 +229,7 @@ def haproxy_component(build: HAProxyBuild, source_sha256: str, binary_sha256: st
         "bom-ref": "haproxy",
         "name": "haproxy",
         "version": build.version,
-        "description": "HAProxy built from the verified upstream source tarball",
+        "description": "built from the verified upstream source tarball; debug info stripped",
         "hashes": _sha256(binary_sha256),
         "purl": f"pkg:generic/haproxy@{build.version}?download_url={quote(source_url, safe='')}",
         "externalReferences": [
@@ -396,7 +396,7 @@ def summary_rows(document: Mapping[str, Any]) -> list[list[str]]:
     rows = []
     for component in document.get("components", []):
         ref = str(component.get("bom-ref", ""))
-        kind = ref.split(":", 1)[0] if ":" in ref else component.get("type", "")
+        kind = ref.split(":", 1)[0]  # pypi, deb, or the ref itself: haproxy, os
         sha256 = (component.get("hashes") or [{}])[0].get("content", "")
         rows.append([kind, component.get("name", ""), component.get("version", ""), sha256])
     return rows
