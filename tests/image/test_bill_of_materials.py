@@ -37,7 +37,7 @@ def test_label_points_to_the_document_sbom_prints(image_runner: ImageRunner) -> 
     assert printed.exit_code == 0 and on_disk.exit_code == 0, printed.output + on_disk.output
     assert printed.output == on_disk.output
     document = json.loads(on_disk.output)
-    assert document["bomFormat"] == "CycloneDX" and document["specVersion"] == "1.5"
+    assert document["bomFormat"] == "CycloneDX" and document["specVersion"] == "1.6"
     assert document["metadata"]["component"]["type"] == "container"
 
 

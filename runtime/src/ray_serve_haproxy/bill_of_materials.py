@@ -1,4 +1,4 @@
-"""The image's bill of materials: one CycloneDX 1.5 JSON document, written at build time, offline.
+"""The image's bill of materials: one CycloneDX 1.6 JSON document, written at build time, offline.
 
 Everything it lists comes from files and programs already in the build, never from the network:
 - Python distributions: what is installed in the venv (importlib.metadata), each with the sha256
@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 SBOM_PATH = "/opt/ray-serve-haproxy/sbom.cdx.json"
-SPEC_VERSION = "1.5"
+SPEC_VERSION = "1.6"
 PROPERTY_PREFIX = "ray-serve-haproxy"
 # Upstream's release tarball; Debian's haproxy_<version>.orig.tar.gz is the same file.
 HAPROXY_SOURCE_URL = "https://www.haproxy.org/download/{minor}/src/haproxy-{version}.tar.gz"
@@ -198,6 +198,11 @@ def _props(**values: str) -> list[Json]:
     ]
 
 
+def purl_version(version: str) -> str:
+    """A version as a package URL writes it: '+' and the like percent-encoded, ':' kept."""
+    return quote(version, safe=".-_~:")
+
+
 def _sha256(value: str) -> list[Json]:
     return [{"alg": "SHA-256", "content": value}]
 
@@ -209,7 +214,7 @@ def python_component(dist: PythonDistribution) -> Json:
         "bom-ref": f"pypi:{name}",
         "name": dist.name,
         "version": dist.version,
-        "purl": f"pkg:pypi/{name}@{quote(dist.version, safe='.+!')}",
+        "purl": f"pkg:pypi/{name}@{purl_version(dist.version)}",
     }
     if dist.digest:
         component["hashes"] = _sha256(dist.digest.sha256)
@@ -231,7 +236,7 @@ def haproxy_component(build: HAProxyBuild, source_sha256: str, binary_sha256: st
         "version": build.version,
         "description": "built from the verified upstream source tarball; debug info stripped",
         "hashes": _sha256(binary_sha256),
-        "purl": f"pkg:generic/haproxy@{build.version}?download_url={quote(source_url, safe='')}",
+        "purl": f"pkg:generic/haproxy@{build.version}?download_url={quote(source_url, safe=':/')}",
         "externalReferences": [
             {"type": "source-distribution", "url": source_url, "hashes": _sha256(source_sha256)},
             {"type": "website", "url": "https://www.haproxy.org/"},
@@ -251,7 +256,7 @@ def haproxy_component(build: HAProxyBuild, source_sha256: str, binary_sha256: st
 
 
 def debian_component(package: DebianPackage, distro: str) -> Json:
-    version = quote(package.version, safe=".+~")
+    version = purl_version(package.version)
     return {
         "type": "library",
         "bom-ref": f"deb:{package.name}:{package.architecture}",
