@@ -131,6 +131,10 @@ for dir in usr/share/doc usr/share/groff usr/share/info usr/share/linda usr/shar
     -delete
   find "$rootfs/$dir" -mindepth 1 -depth -type d -empty -delete
 done
+# Nothing of this machine's identity either: Docker provides hostname and DNS per container.
+rm -f "$rootfs/etc/hostname"
+: >"$rootfs/etc/resolv.conf"
+[ ! -f "$rootfs/etc/machine-id" ] || : >"$rootfs/etc/machine-id"
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
   "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/archives/partial/* \
   "$rootfs"/var/log/bootstrap.log "$rootfs"/var/log/dpkg.log "$rootfs"/var/log/apt/*
