@@ -12,6 +12,16 @@
 # Prints how long each step took, and exits non-zero at the first step that fails.
 # Heavy (emulated builds and a Ray node): on a shared machine run it under the heavy lock.
 #
+# Emulation, not the image, needs one workaround in step 7. Ray 2.60 finds the local raylet by
+# scanning command lines for a process whose argv[0] names "raylet" (ray/_private/services.py,
+# _is_raylet_process). Under qemu user emulation every process's /proc/PID/cmdline starts with
+# the qemu interpreter, so no Ray driver finds its raylet ("No node info found matching
+# attributes"): not the runtime's serve-up, not the dashboard's `serve deploy` handler. Ray on
+# real arm64 hardware, or on amd64, never sees this (ray-project/ray#43069: platform emulation is
+# not supported; ray-project/ray#63935 proposes a GCS fallback for this discovery). So for step 7
+# the check registers the same qemu a second time under a file name containing "raylet"
+# (binfmt_misc tries the newest entry first), which Ray's scan accepts, and removes it after.
+#
 # Usage: scripts/release-check-arm64.sh       Env: IMAGE, TAG (image IMAGE:TAG-arm64), and the
 #        variables of scripts/build-image.sh; SERVE_TIMEOUT_S (default 900) bounds step 7.
 set -euo pipefail
@@ -22,7 +32,40 @@ image="${IMAGE:-ray-serve-haproxy}:${TAG:-latest}-arm64"
 serve_timeout_s=${SERVE_TIMEOUT_S:-900}
 container="rsh-release-check-$$"
 workdir=$(mktemp -d)
-trap 'docker rm -f "$container" >/dev/null 2>&1 || true; rm -rf "$workdir"' EXIT
+binfmt=/proc/sys/fs/binfmt_misc
+compat_entry=rsh-raylet-compat-aarch64
+compat_qemu=/usr/local/libexec/rsh/raylet-compat-qemu-aarch64
+cleanup() {
+  docker rm -f "$container" >/dev/null 2>&1 || true
+  rm -rf "$workdir"
+  if [ -f "$binfmt/$compat_entry" ]; then echo -1 >"$binfmt/$compat_entry"; fi
+}
+trap cleanup EXIT
+
+# Registers qemu-aarch64 again, as $compat_qemu (see the header), with the same magic and flags.
+register_raylet_compat() {
+  local entry="$binfmt/qemu-aarch64" magic mask flags
+  [ -f "$entry" ] || return 0 # native arm64: nothing to work around
+  magic=$(sed -n 's/^magic //p' "$entry" | sed 's/../\\x&/g')
+  mask=$(sed -n 's/^mask //p' "$entry" | sed 's/../\\x&/g')
+  flags=$(sed -n 's/^flags: //p' "$entry")
+  mkdir -p "$(dirname "$compat_qemu")"
+  ln -sf "$(readlink -f "$(sed -n 's/^interpreter //p' "$entry")")" "$compat_qemu"
+  [ ! -f "$binfmt/$compat_entry" ] || echo -1 >"$binfmt/$compat_entry"
+  # Magic and mask as \xHH text, which the kernel decodes: raw bytes would stop at the first NUL
+  # and match every 64-bit ELF, this machine's own programs included.
+  printf ':%s:M:0:%s:%s:%s:%s' "$compat_entry" "$magic" "$mask" "$compat_qemu" "$flags" >"$binfmt/register"
+  # Same magic as the original, or undone at once (bash builtins only: a wrong entry could stop
+  # every other program from starting).
+  local want got
+  want=$(<"$entry")
+  got=$(<"$binfmt/$compat_entry")
+  if [ "${got#*magic }" != "${want#*magic }" ]; then
+    echo -1 >"$binfmt/$compat_entry"
+    fail "the compat entry's magic/mask differ from qemu-aarch64's: ${got#*magic }"
+  fi
+  echo "registered $compat_qemu for aarch64 (Ray's raylet discovery under emulation)"
+}
 
 check_start=$(date +%s)
 timings=()
@@ -96,6 +139,7 @@ applications:
 EOF
 chmod 0755 "$workdir"
 chmod 0644 "$workdir/serve_config.yaml"
+register_raylet_compat
 docker run -d --name "$container" --platform "$platform" --shm-size 512m \
   -e RAY_USAGE_STATS_ENABLED=0 -e RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S=20 \
   -e RSH_SERVE_CONFIG=/etc/release-check/serve_config.yaml \
@@ -104,6 +148,12 @@ docker run -d --name "$container" --platform "$platform" --shm-size 512m \
   -v "$workdir/serve_config.yaml:/etc/release-check/serve_config.yaml:ro" \
   -p 127.0.0.1::8000 "$image" head >/dev/null
 port=$(docker port "$container" 8000/tcp | head -n 1 | sed 's/.*://')
+for _ in $(seq 1 60); do
+  raylet=$(docker exec "$container" pgrep -f 'ray/raylet/raylet' 2>/dev/null | head -n 1) && break
+  sleep 2
+done
+[ -n "${raylet:-}" ] && echo "raylet command line: $(docker exec "$container" cat "/proc/$raylet/cmdline" \
+  | tr '\0' ' ' | cut -c1-160)..."
 answer=""
 deadline=$(($(date +%s) + serve_timeout_s))
 while [ "$(date +%s)" -lt "$deadline" ]; do
@@ -124,6 +174,7 @@ done_step "HTTP 200 from /hello through HAProxy on 127.0.0.1:$port"
 
 step stop
 docker stop -t 60 "$container" >/dev/null
+if [ -f "$binfmt/$compat_entry" ]; then echo -1 >"$binfmt/$compat_entry"; fi
 code=$(docker inspect -f '{{.State.ExitCode}}' "$container")
 logs=$(docker logs "$container" 2>&1)
 case "$code" in 0 | 143) ;; *) echo "$logs" | tail -n 30 >&2; fail "exit code $code" ;; esac
