@@ -21,6 +21,11 @@
 # not supported; ray-project/ray#63935 proposes a GCS fallback for this discovery). So for step 7
 # the check registers the same qemu a second time under a file name containing "raylet"
 # (binfmt_misc tries the newest entry first), which Ray's scan accepts, and removes it after.
+# And HAProxy's seamless reload (`-x` socket: the old process hands its listening sockets over
+# with SCM_RIGHTS) fails under qemu ("We didn't get the expected number of sockets (expecting 4
+# got 0)"; compare haproxy/haproxy#1413, where a C library could not pass 253 descriptors in one
+# message): the new HAProxy exits and the routes never arrive. Under emulation the check sets
+# Ray's RAY_SERVE_ENABLE_HAPROXY_OPTIMIZED_CONFIG=0, so Ray reloads with `-sf` alone.
 #
 # Usage: scripts/release-check-arm64.sh       Env: IMAGE, TAG (image IMAGE:TAG-arm64), and the
 #        variables of scripts/build-image.sh; SERVE_TIMEOUT_S (default 900) bounds step 7.
@@ -140,11 +145,16 @@ EOF
 chmod 0755 "$workdir"
 chmod 0644 "$workdir/serve_config.yaml"
 register_raylet_compat
+emulation_env=()
+if [ "$(uname -m)" != aarch64 ]; then
+  emulation_env=(-e RAY_SERVE_ENABLE_HAPROXY_OPTIMIZED_CONFIG=0)
+fi
 docker run -d --name "$container" --platform "$platform" --shm-size 512m \
   -e RAY_USAGE_STATS_ENABLED=0 -e RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S=20 \
   -e RSH_SERVE_CONFIG=/etc/release-check/serve_config.yaml \
   -e RSH_PYTHONPATH=/opt/ray-serve-haproxy/examples/demo \
   -e RSH_SERVE_DEPLOY_TIMEOUT_S="$serve_timeout_s" \
+  "${emulation_env[@]}" \
   -v "$workdir/serve_config.yaml:/etc/release-check/serve_config.yaml:ro" \
   -p 127.0.0.1::8000 "$image" head >/dev/null
 port=$(docker port "$container" 8000/tcp | head -n 1 | sed 's/.*://')
