@@ -46,6 +46,7 @@ cleanup() {
   if [ -f "$binfmt/$compat_entry" ]; then echo -1 >"$binfmt/$compat_entry"; fi
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT # so that cleanup runs when the check is stopped
 
 # Registers qemu-aarch64 again, as $compat_qemu (see the header), with the same magic and flags.
 register_raylet_compat() {
