@@ -180,7 +180,8 @@ done
 echo "GET /hello -> $answer"
 status=$(docker exec "$container" ray-serve-haproxy status)
 echo "$status"
-docker top "$container" -eo comm | grep -qx haproxy || fail "no haproxy process in the container"
+docker top "$container" -eo pid,comm | awk 'NR > 1 { print $2 }' | grep -qx haproxy \
+  || fail "no haproxy process in the container"
 done_step "HTTP 200 from /hello through HAProxy on 127.0.0.1:$port"
 
 step stop
