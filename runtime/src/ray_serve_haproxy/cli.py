@@ -236,7 +236,61 @@ def cmd_settings_table(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- internal programs (run by supervisord) ---------------------------------------------------
+def cmd_sbom(args: argparse.Namespace) -> int:
+    from .bill_of_materials import SBOM_PATH, summary_rows
+    from .table import render_table
+
+    path = Path(args.path or SBOM_PATH)
+    try:
+        text = path.read_text()
+        document = json.loads(text)
+    except (OSError, ValueError) as exc:
+        return _fail(f"no readable bill of materials at {path}: {exc}")
+    if args.summary:
+        print(render_table(["KIND", "NAME", "VERSION", "SHA-256"], summary_rows(document)))
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# --- internal programs (run by supervisord, or by the image build) ----------------------------
+
+
+def cmd_sbom_generate(args: argparse.Namespace) -> int:
+    from . import __version__
+    from .bill_of_materials import (
+        SBOM_PATH,
+        BillOfMaterialsError,
+        GenerateInputs,
+        ImageFacts,
+        generate,
+    )
+
+    image = ImageFacts(
+        name=args.image_name,
+        version=args.image_version,
+        base_image=args.base_image,
+        platform=args.platform,
+        tool_version=__version__,
+    )
+    inputs = GenerateInputs(
+        output=Path(args.output or SBOM_PATH),
+        image=image,
+        pip_reports=[Path(p) for p in args.pip_report],
+        wheel_dirs=[Path(d) for d in args.wheel_dir],
+        haproxy=Path(args.haproxy),
+        haproxy_source_sha256=Path(args.haproxy_source_sha256),
+    )
+    try:
+        document = generate(inputs)
+    except BillOfMaterialsError as exc:
+        return _fail(f"bill of materials: {exc}")
+    counts: dict[str, int] = {}
+    for component in document["components"]:
+        kind = str(component["bom-ref"]).split(":", 1)[0]
+        counts[kind] = counts.get(kind, 0) + 1
+    print(f"wrote {inputs.output}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return 0
 
 
 def cmd_run_ray(args: argparse.Namespace) -> int:
@@ -372,6 +426,10 @@ def build_parser() -> Parser:
     target.add_argument("--write", metavar="FILE", help="replace the table block in FILE")
     target.add_argument("--check", metavar="FILE", help="exit 1 if FILE's block is outdated")
 
+    sbom = add("sbom", cmd_sbom, "print the image's bill of materials (CycloneDX JSON)")
+    sbom.add_argument("--summary", action="store_true", help="a table: kind, name, version, sha256")
+    sbom.add_argument("--path", help="another document; default: the one the build wrote")
+
     run_ray = add("run-ray", cmd_run_ray, "(internal) run `ray start --block` with clean stop")
     run_ray.add_argument(
         "--stop-timeout", type=int, required=True, help="seconds for the whole graceful stop"
@@ -397,6 +455,25 @@ def build_parser() -> Parser:
     serve_up.add_argument("--state-dir", help="default: RSH_STATE_DIR")
     serve_up.add_argument("--timeout", type=int, help="default: RSH_SERVE_DEPLOY_TIMEOUT_S")
     serve_up.add_argument("--config", help="default: RSH_SERVE_CONFIG")
+
+    generate = add(
+        "sbom-generate", cmd_sbom_generate, "(internal, image build) write the bill of materials"
+    )
+    generate.add_argument("--output", help="default: where `sbom` reads it")
+    generate.add_argument("--image-name", default="ray-serve-haproxy")
+    generate.add_argument("--image-version", default="dev")
+    generate.add_argument("--base-image", default="")
+    generate.add_argument("--platform", default="", help="e.g. linux/arm64")
+    generate.add_argument(
+        "--pip-report", action="append", default=[], help="`pip install --report` file (repeat)"
+    )
+    generate.add_argument(
+        "--wheel-dir", action="append", default=[], help="directory of installed wheels (repeat)"
+    )
+    generate.add_argument("--haproxy", default="/usr/local/bin/haproxy", help="HAProxy binary")
+    generate.add_argument(
+        "--haproxy-source-sha256", required=True, help="`sha256sum` line of the source tarball"
+    )
 
     watchdog = add("watchdog", cmd_watchdog, "(internal) supervisord event listener")
     watchdog.add_argument("--program", default="ray", help="stop supervisord when it exits")
