@@ -62,6 +62,20 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "RSH_STATE_DIR": "/tmp/ray-serve-haproxy",
     "RSH_RAY_START_ARGS": (),
     "RSH_PYTHONPATH": None,
+    # GCS fault tolerance: Ray's own variables and defaults (off unless asked for).
+    "RAY_gcs_storage": "memory",
+    "RAY_gcs_storage_path": None,
+    "RAY_REDIS_ADDRESS": None,
+    "RSH_REDIS_PASSWORD": None,
+    "RAY_external_storage_namespace": None,
+    "RAY_gcs_rpc_server_reconnect_timeout_s": 60,
+    # The entry.
+    "RSH_ENTRY_NODES": None,
+    "RSH_ENTRY_SLOTS": 16,
+    "RSH_ENTRY_CHECK_INTER": "1s",
+    "RSH_ENTRY_CHECK_FALL": 2,
+    "RSH_ENTRY_CHECK_RISE": 2,
+    "RSH_ENTRY_CONNECT_TIMEOUT": "500ms",
 }
 DERIVED = {
     "RAY_SERVE_HAPROXY_NBTHREAD",
@@ -538,6 +552,8 @@ def test_ray_env_carries_every_ray_facing_effective_value(load: Load) -> None:
         "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": "31000",
         "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": "40000",
         "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": "41000",
+        "RAY_gcs_storage": "memory",
+        "RAY_gcs_rpc_server_reconnect_timeout_s": "60",
     }
     assert not any(name.startswith("RSH_") for name in env)
 

@@ -4,9 +4,10 @@
 do in a container:
   - before starting, kill HAProxy processes of ours left from an earlier run: HAProxy binds
     with SO_REUSEPORT, so an orphan would share :8000 with the new one, on a stale config;
-  - on SIGTERM, stop Ray with a plain `ray stop` (graceful; `--force` leaves HAProxy running
-    and holding its ports), bounded by RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S, then make sure no
-    HAProxy is left.
+  - on SIGTERM, soft-stop HAProxy (it refuses new connections, so traffic moves to other
+    nodes, and finishes the requests in flight), then stop Ray with a plain `ray stop`
+    (graceful; `--force` leaves HAProxy running and holding its ports), all bounded by
+    RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S, then make sure no HAProxy is left.
 `drain` (preStop hooks) takes the same path: it signals run-ray, or stops Ray itself when Ray
 was not started by the runtime (e.g. KubeRay's own `ray start`).
 """
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -27,6 +29,9 @@ from .processes import is_alive, pids_by_comm, stop_haproxy, wait_gone
 from .settings import Settings
 from .settings_loader import Role
 from .state_dir import RUN_RAY_PIDFILE
+from .value_types import Secret
+
+REDIS_PASSWORD_FLAG = "--redis-password"
 
 # Time for `ray start --block` itself to exit once `ray stop` took its daemons. Short: on
 # SIGTERM, Ray 2.60's `ray start` first asks the GCS to drain the node, which on a stopped head
@@ -38,8 +43,12 @@ HAPROXY_SOFT_STOP_GRACE_S = 5
 RAY_STOP_OVERHEAD_S = 15
 # Polls (0.5 s apart) without a raylet, after one was seen, before run-ray calls Ray gone.
 RAYLET_GONE_POLLS = 6
+# `ray stop`'s grace period at least, whatever the HAProxy soft stop took of the budget.
+MIN_RAY_STOP_GRACE_S = 5
 # supervisord's stopwaitsecs for run-ray = HARD_STOP_AFTER_S + this.
-STOP_MARGIN_S = RAY_STOP_OVERHEAD_S + CHILD_EXIT_GRACE_S + HAPROXY_SOFT_STOP_GRACE_S
+STOP_MARGIN_S = (
+    RAY_STOP_OVERHEAD_S + CHILD_EXIT_GRACE_S + HAPROXY_SOFT_STOP_GRACE_S + MIN_RAY_STOP_GRACE_S
+)
 
 
 def log(message: str) -> None:
@@ -68,6 +77,9 @@ def ray_start_argv(values: Settings, role: Role, ray: str | None = None) -> list
         if values.head_address is None:
             raise ValueError("a worker needs RSH_HEAD_ADDRESS")
         argv.append(f"--address={values.head_address}")
+    if role == Role.HEAD and values.redis_password is not None:
+        # Ray reads the Redis password from its command line only (no variable for it).
+        argv.append(f"{REDIS_PASSWORD_FLAG}={values.redis_password}")
     if values.num_cpus is not None:
         argv.append(f"--num-cpus={values.num_cpus}")
     argv += [
@@ -78,13 +90,36 @@ def ray_start_argv(values: Settings, role: Role, ray: str | None = None) -> list
     return argv
 
 
+def masked(argv: list[str]) -> str:
+    """argv as one line for the log, a Redis password (`--redis-password[=]X`) replaced."""
+    shown: list[str] = []
+    for arg in argv:
+        if shown and shown[-1] == REDIS_PASSWORD_FLAG:
+            arg = Secret.MASK
+        elif arg.startswith(f"{REDIS_PASSWORD_FLAG}="):
+            arg = f"{REDIS_PASSWORD_FLAG}={Secret.MASK}"
+        shown.append(arg)
+    return " ".join(shown)
+
+
 def graceful_stop(ray: str, budget_s: int, haproxy_binary: str | None) -> None:
-    """`ray stop` within `budget_s` (forced if it overruns), then no HAProxy left behind."""
-    log(f"stopping Ray gracefully (`ray stop`, grace period {budget_s}s)")
+    """The data path first, then Ray, within `budget_s` (forced if it overruns); no HAProxy
+    left behind.
+
+    HAProxy is soft-stopped before `ray stop`: it stops accepting at once, so whatever balances
+    over the nodes (the entry, a Service) sees the connection refused and moves new requests
+    to another node, and it finishes the requests in flight. `ray stop` first would take it
+    down with its HAProxyManager, requests and all.
+    """
+    start = time.monotonic()
+    if stop_haproxy(haproxy_binary, grace_s=budget_s, log=False):
+        log(f"HAProxy stopped (soft stop, {time.monotonic() - start:.1f}s)")
+    grace_s = max(MIN_RAY_STOP_GRACE_S, budget_s - int(time.monotonic() - start))
+    log(f"stopping Ray gracefully (`ray stop`, grace period {grace_s}s)")
     try:
         subprocess.run(
-            [ray, "stop", f"--grace-period={budget_s}"],
-            timeout=budget_s + RAY_STOP_OVERHEAD_S,
+            [ray, "stop", f"--grace-period={grace_s}"],
+            timeout=grace_s + RAY_STOP_OVERHEAD_S,
             check=False,
         )
     except subprocess.TimeoutExpired:
@@ -140,14 +175,16 @@ def run_ray(
             log("stopped HAProxy processes left from an earlier run")
         if stop_requested.is_set():
             return 0
-        log(f"starting: {' '.join(command)}")
+        log(f"starting: {masked(command)}")
         child = subprocess.Popen(command)
         seen_raylet, missing = False, 0
         while not stop_requested.wait(0.5):
             code = child.poll()
             if code is not None:
                 log(f"`ray start` exited with status {code}; cleaning up")
-                stop_haproxy(haproxy_binary, grace_s=HAPROXY_SOFT_STOP_GRACE_S)
+                # Its HAProxy may outlive Ray (orphaned when Ray's processes were killed) and
+                # still route to replicas on other nodes: let it finish the requests in flight.
+                stop_haproxy(haproxy_binary, grace_s=stop_timeout_s)
                 return code or 1  # Ray is meant to run until stopped
             if ray_alive():
                 seen_raylet, missing = True, 0

@@ -3,7 +3,9 @@
 Runs as supervisord's `serve-up` program next to Ray. Waits for the cluster, starts Serve with
 HTTP on 0.0.0.0:RSH_HTTP_PORT (and gRPC on RSH_GRPC_PORT when there are servicer functions),
 deploys the config through the dashboard's REST API (what `serve deploy` does) and waits
-until every application is RUNNING and HAProxy answers /-/healthz. Leaves
+until every application is RUNNING and HAProxy answers /-/healthz and lists its routes. A head
+that restarts on fault-tolerant GCS storage finds Serve's applications recovered and does not
+deploy the config again (it is deployed once per cluster). Leaves
 RSH_STATE_DIR/serve-ready, or serve-failed with the reason (and exits 1). Ray is imported
 only here, and only when the command runs.
 """
@@ -182,19 +184,26 @@ def _wait_running(serve: ModuleType, names: list[str], deadline: float, timeout_
 
 
 def _wait_healthz(http_port: int, deadline: float) -> None:
+    """Until HAProxy answers /-/healthz with 200 and lists routes (it may listen, and on the
+    head even report healthy, before Serve sent it any)."""
     url = f"http://127.0.0.1:{http_port}/-/healthz"
+    routes_url = f"http://127.0.0.1:{http_port}/-/routes"
     deadline = max(deadline, time.monotonic() + MIN_HEALTHZ_WAIT_S)
     last = "no answer"
     while time.monotonic() < deadline:
         try:
             response = requests.get(url, timeout=2)
             if response.status_code == 200:
-                return
-            last = f"{response.status_code} {response.text[:120]!r}"
+                routes = requests.get(routes_url, timeout=2)
+                if routes.status_code == 200 and routes.text.startswith('{"/'):
+                    return
+                last = f"/-/routes: {routes.status_code} {routes.text[:120]!r}"
+            else:
+                last = f"{response.status_code} {response.text[:120]!r}"
         except requests.RequestException as exc:
             last = type(exc).__name__
         time.sleep(POLL_S)
-    raise ServeUpError(f"{url} did not answer 200 (last: {last})")
+    raise ServeUpError(f"{url} did not answer 200 with routes listed (last: {last})")
 
 
 def serve_up(
@@ -236,12 +245,25 @@ def serve_up(
         serve.start(http_options={"host": http_host, "port": http_port}, grpc_options=grpc_options)
         summary = f"Serve started, {listeners}"
         if config is not None:
-            names = app_names(config)
-            log(f"deploying {config_path} (applications: {', '.join(names)})")
             deadline = time.monotonic() + timeout_s
-            _deploy(dashboard_url, config, deadline)
+            recovered = sorted(serve.status().applications)
+            if recovered:
+                # A head restarted on fault-tolerant GCS storage: Serve recovered the cluster's
+                # applications, with their running replicas. They are the truth (a `serve
+                # deploy` may have changed them since); deploying the file again would undo
+                # such changes, so it is deployed once per cluster only.
+                names = recovered
+                log(
+                    f"Serve recovered applications {', '.join(names)} from the GCS: not "
+                    f"deploying {config_path} again"
+                )
+                summary += f"; recovered applications RUNNING: {', '.join(names)}"
+            else:
+                names = app_names(config)
+                log(f"deploying {config_path} (applications: {', '.join(names)})")
+                _deploy(dashboard_url, config, deadline)
+                summary += f"; {config_path} RUNNING: {', '.join(names)}"
             _wait_running(serve, names, deadline, timeout_s)
-            summary += f"; {config_path} RUNNING: {', '.join(names)}"
         _wait_healthz(http_port, deadline)
         return summary
     finally:
