@@ -1,5 +1,5 @@
-"""The compose cluster comes up from nothing and HAProxy on the head serves both demo apps from
-replicas on both workers: routes, spread, HAProxy's own view, metrics, access log."""
+"""The compose cluster comes up from nothing and serves both demo apps through the entry from
+replicas on both workers: routes, spread, the head's HAProxy's own view, metrics, access log."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ def test_cluster_comes_up_and_lists_both_routes(cluster: Cluster) -> None:
     assert len(workers) == 2, [w.name for w in workers]
     for worker in workers:
         assert worker.container.attrs["State"]["Health"]["Status"] == "healthy", worker.name
+    entry = cluster.entry
+    entry.reload()
+    assert entry.attrs["State"]["Health"]["Status"] == "healthy"
+    # The entry balances over every node that serves: the head and both workers.
+    nodes = {cluster.project.ip(cluster.head), *(w.ip for w in workers)}
+    assert cluster.entry_up_addresses() == nodes
 
     health = cluster.get("/-/healthz")
     assert health.status_code == 200, health.text
@@ -35,20 +41,24 @@ def test_cluster_comes_up_and_lists_both_routes(cluster: Cluster) -> None:
 
 
 def test_ports_published_on_loopback_only(cluster: Cluster) -> None:
-    head = cluster.head
-    head.reload()
-    bindings = head.attrs["NetworkSettings"]["Ports"]
-    published = {
-        port: [(b["HostIp"], b["HostPort"]) for b in hosts]
-        for port, hosts in bindings.items()
-        if hosts
-    }
-    print(f"\nhead publishes {published}")
-    assert set(published) == {"8000/tcp", "8265/tcp", "9000/tcp", "9101/tcp"}
-    for port, hosts in published.items():
-        assert all(ip == "127.0.0.1" for ip, _ in hosts), (
-            f"{port} published beyond loopback: {hosts}"
-        )
+    # Clients reach the entry (HTTP, gRPC); the head publishes its dashboard and metrics.
+    for container, expected in (
+        (cluster.entry, {"8000/tcp", "9000/tcp"}),
+        (cluster.head, {"8265/tcp", "9101/tcp"}),
+    ):
+        container.reload()
+        bindings = container.attrs["NetworkSettings"]["Ports"]
+        published = {
+            port: [(b["HostIp"], b["HostPort"]) for b in hosts]
+            for port, hosts in bindings.items()
+            if hosts
+        }
+        print(f"\n{container.name} publishes {published}")
+        assert set(published) == expected
+        for port, hosts in published.items():
+            assert all(ip == "127.0.0.1" for ip, _ in hosts), (
+                f"{port} published beyond loopback: {hosts}"
+            )
     for worker in cluster.workers():
         worker_ports = worker.container.attrs["NetworkSettings"]["Ports"] or {}
         assert not any(worker_ports.values()), f"{worker.name} publishes {worker_ports}"
@@ -143,8 +153,8 @@ def test_prometheus_exporter_counts_requests(cluster: Cluster) -> None:
         assert f"\n{family}{{" in before.text, f"{family} missing from /metrics"
     n = 50
     session = requests.Session()
-    for _ in range(n):
-        assert session.get(f"{cluster.base_url}/hello", timeout=10).status_code == 200
+    for _ in range(n):  # straight to the head's HAProxy (the entry spreads over every node)
+        assert session.get(cluster.node_url(cluster.head, "/hello"), timeout=10).status_code == 200
     after = requests.get(cluster.metrics_url, timeout=10).text
 
     frontend = (
@@ -165,8 +175,9 @@ def test_prometheus_exporter_counts_requests(cluster: Cluster) -> None:
 
 def test_access_log_reaches_head_logs(cluster: Cluster) -> None:
     marker = f"logprobe-{uuid.uuid4().hex[:12]}"
+    url = cluster.node_url(cluster.head, f"/hello?name={marker}")  # the head's own HAProxy
     for _ in range(3):
-        assert cluster.get(f"/hello?name={marker}").status_code == 200
+        assert requests.get(url, timeout=10).status_code == 200
 
     def logged() -> list[str]:
         return [
