@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bring up the local cluster (compose.yaml) from a fresh clone: make sure Docker runs, build the
-# image if it does not exist yet, then `docker compose up -d --wait`, which returns once HAProxy
-# on the head serves the demo apps. Prints what answers where.
+# image if it does not exist yet, then `docker compose up -d --wait`, which returns once the
+# demo apps answer through the entry. Prints what answers where.
 #
 # Usage: scripts/cluster-up.sh [--build] [extra `docker compose up` args, e.g. --scale worker=3]
 #   --build   rebuild the image even when it exists (scripts/build-image.sh; cached, quick)
@@ -45,14 +45,15 @@ log "up in $(($(date +%s) - start))s"
 http=${RSH_HTTP_HOST_PORT:-8000}
 cat <<EOF
 
-  Demo apps (HAProxy on the head):  curl -s http://127.0.0.1:${http}/hello
+  Demo apps (through the entry):    curl -s http://127.0.0.1:${http}/hello
                                     curl -s http://127.0.0.1:${http}/echo -d '{"x": 1}'
   Routes / health:                  http://127.0.0.1:${http}/-/routes   http://127.0.0.1:${http}/-/healthz
   Ray dashboard:                    http://127.0.0.1:${RSH_DASHBOARD_HOST_PORT:-8265}
-  HAProxy Prometheus metrics:       http://127.0.0.1:${RSH_METRICS_HOST_PORT:-9101}/metrics
+  The head's HAProxy metrics:       http://127.0.0.1:${RSH_METRICS_HOST_PORT:-9101}/metrics
   gRPC demo (app "greeter"):        127.0.0.1:${RSH_GRPC_HOST_PORT:-9000}   (README "gRPC")
+  The entry's view of the nodes:    docker compose exec entry ray-serve-haproxy status
   HAProxy's view of the replicas:   docker compose exec head ray-serve-haproxy status
   Access log:                       docker compose logs -f head
-  Stop:                             docker compose down
+  Stop:                             docker compose down      (-v: also forget the cluster's state)
 
 EOF
