@@ -43,6 +43,9 @@ HAPROXY_SOFT_STOP_GRACE_S = 5
 RAY_STOP_OVERHEAD_S = 15
 # Polls (0.5 s apart) without a raylet, after one was seen, before run-ray calls Ray gone.
 RAYLET_GONE_POLLS = 6
+# How long a stopping node's HAProxy only refuses new connections before its soft stop: longer
+# than a balancer in front needs to take the node out (the entry: 2 checks 1 s apart).
+WITHDRAW_S = 3
 # `ray stop`'s grace period at least, whatever the HAProxy soft stop took of the budget.
 MIN_RAY_STOP_GRACE_S = 5
 # supervisord's stopwaitsecs for run-ray = HARD_STOP_AFTER_S + this.
@@ -112,8 +115,11 @@ def graceful_stop(ray: str, budget_s: int, haproxy_binary: str | None) -> None:
     down with its HAProxyManager, requests and all.
     """
     start = time.monotonic()
-    if stop_haproxy(haproxy_binary, grace_s=budget_s, log=False):
-        log(f"HAProxy stopped (soft stop, {time.monotonic() - start:.1f}s)")
+    # The withdrawal counts against the budget: HAProxy is gone within budget_s in all.
+    withdraw_s = min(WITHDRAW_S, budget_s / 2)
+    soft_stop_s = max(1.0, budget_s - withdraw_s)
+    if stop_haproxy(haproxy_binary, grace_s=soft_stop_s, withdraw_s=withdraw_s):
+        log(f"HAProxy stopped ({time.monotonic() - start:.1f}s)")
     grace_s = max(MIN_RAY_STOP_GRACE_S, budget_s - int(time.monotonic() - start))
     log(f"stopping Ray gracefully (`ray stop`, grace period {grace_s}s)")
     try:
@@ -183,8 +189,9 @@ def run_ray(
             if code is not None:
                 log(f"`ray start` exited with status {code}; cleaning up")
                 # Its HAProxy may outlive Ray (orphaned when Ray's processes were killed) and
-                # still route to replicas on other nodes: let it finish the requests in flight.
-                stop_haproxy(haproxy_binary, grace_s=stop_timeout_s)
+                # still route to replicas on other nodes: let the balancers in front move away,
+                # then let it finish the requests in flight.
+                stop_haproxy(haproxy_binary, grace_s=stop_timeout_s, withdraw_s=WITHDRAW_S)
                 return code or 1  # Ray is meant to run until stopped
             if ray_alive():
                 seen_raylet, missing = True, 0
