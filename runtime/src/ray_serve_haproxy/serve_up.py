@@ -127,6 +127,19 @@ def app_names(config: dict[str, Any]) -> list[str]:
     return [str(app.get("name", "default")) for app in config["applications"]]
 
 
+def deploy_plan(config: dict[str, Any], existing: Sequence[str]) -> tuple[bool, list[str]]:
+    """(deploy the config?, applications to wait for).
+
+    A cluster whose Serve already has applications is one the head rejoined after a restart on
+    fault-tolerant GCS storage: Serve recovered them, with their running replicas. They are the
+    truth (a `serve deploy` may have changed them since) and deploying the file again would
+    undo that, so the config is deployed once per cluster only.
+    """
+    if existing:
+        return False, sorted(existing)
+    return True, app_names(config)
+
+
 def _connect(ray: ModuleType, deadline: float) -> None:
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -246,23 +259,17 @@ def serve_up(
         summary = f"Serve started, {listeners}"
         if config is not None:
             deadline = time.monotonic() + timeout_s
-            recovered = sorted(serve.status().applications)
-            if recovered:
-                # A head restarted on fault-tolerant GCS storage: Serve recovered the cluster's
-                # applications, with their running replicas. They are the truth (a `serve
-                # deploy` may have changed them since); deploying the file again would undo
-                # such changes, so it is deployed once per cluster only.
-                names = recovered
+            deploy, names = deploy_plan(config, list(serve.status().applications))
+            if deploy:
+                log(f"deploying {config_path} (applications: {', '.join(names)})")
+                _deploy(dashboard_url, config, deadline)
+                summary += f"; {config_path} RUNNING: {', '.join(names)}"
+            else:
                 log(
                     f"Serve recovered applications {', '.join(names)} from the GCS: not "
                     f"deploying {config_path} again"
                 )
                 summary += f"; recovered applications RUNNING: {', '.join(names)}"
-            else:
-                names = app_names(config)
-                log(f"deploying {config_path} (applications: {', '.join(names)})")
-                _deploy(dashboard_url, config, deadline)
-                summary += f"; {config_path} RUNNING: {', '.join(names)}"
             _wait_running(serve, names, deadline, timeout_s)
         _wait_healthz(http_port, deadline)
         return summary
