@@ -123,6 +123,7 @@ class FaultReport:
         return [s for s in self.samples if s.start >= self.fault.done + offset_s]
 
     def line(self, elapsed_s: float) -> str:
+        """One line for the terminal summary (elapsed_s 0: without the rate)."""
         failed = self.failed
         outcomes = dict(Counter(s.outcome for s in failed))
         last = max((s.end - self.fault.at for s in failed), default=0.0)
@@ -136,3 +137,23 @@ class FaultReport:
             f"{len(after_1s)}, {sum(not s.ok for s in after_1s)} failed, slowest "
             f"{slowest * 1000:.0f} ms"
         )
+
+
+# Ray's subreaper (a killed HAProxyManager) or its process cascade (a dead gcs_server stops
+# Ray on the head) SIGKILLs the node's HAProxy within this long of the fault.
+HAPROXY_KILLED_WITHIN_S = 1.5
+
+
+def check_haproxy_killed(reports: Sequence[FaultReport], clients: dict[str, int]) -> None:
+    """What may fail when Ray SIGKILLs a node's HAProxy: no HTTP request (the entry retries a
+    GET that got no answer on another node); at most one gRPC call per client, sent before the
+    HAProxy was gone (a call inside it at that instant may have reached a replica, so it is
+    never replayed); nothing sent after that."""
+    for report in reports:
+        line = report.line(0.0)
+        if report.protocol == "HTTP":
+            assert not report.failed, line
+            continue
+        late = [s for s in report.failed if s.start > report.fault.done + HAPROXY_KILLED_WITHIN_S]
+        assert not late, f"{line}; failed although sent after the HAProxy was gone: {late[:3]}"
+        assert len(report.failed) <= clients[report.protocol], line
