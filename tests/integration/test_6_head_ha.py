@@ -199,6 +199,15 @@ def test_head_gcs_server_killed_under_load(ha: Cluster, pb: tuple[Any, Any]) -> 
         return response.status_code == 200 and response.json()["app"] == AFTER_RECOVERY_APP
 
     wait_for(f"{AFTER_RECOVERY_APP} answering through the entry", serves_new_app, timeout_s=120)
+    # Every node's HAProxy has the new route: each one follows the recovered controller.
+    for container in [ha.head, *(w.container for w in ha.workers())]:
+        url = ha.node_url(container, f"/{AFTER_RECOVERY_APP}")
+
+        def node_serves(url: str = url) -> bool:
+            response = requests.get(url, timeout=5)
+            return response.status_code == 200 and response.json()["app"] == AFTER_RECOVERY_APP
+
+        wait_for(f"{url} answering", node_serves, timeout_s=60)
     took = time.monotonic() - start
     note(f"  a new application deployed after the recovery served {took:.1f}s later")
     ha.deploy(config)  # back to the demo as deployed
