@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections import Counter, defaultdict
 
 import pytest
 import requests
+from docker.models.containers import Container
 
 from .cluster import APPS, BACKENDS, DIRECT_INGRESS_PORTS, Cluster, note, wait_for
+from .load import Load
 
 pytestmark = pytest.mark.integration
 
@@ -191,3 +194,48 @@ def test_access_log_reaches_head_logs(cluster: Cluster) -> None:
     assert len(lines) >= 3
     assert BACKENDS["hello"] in lines[0], lines[0]
     assert " 200 " in lines[0], lines[0]
+
+
+def _cpu_ns(container: Container) -> int:
+    """CPU time the container has used so far (its cgroup, as `docker stats` reads it)."""
+    return int(container.stats(stream=False)["cpu_stats"]["cpu_usage"]["total_usage"])
+
+
+def test_entry_costs_one_hop(cluster: Cluster) -> None:
+    """What the entry adds, measured (not enforced; the benchmark is where speed is judged):
+    latency of sequential requests through it against the head's own HAProxy, interleaved,
+    and the entry's CPU per request under 16 concurrent clients."""
+    via_entry: list[float] = []
+    direct: list[float] = []
+    entry_session, direct_session = requests.Session(), requests.Session()
+    direct_url = cluster.node_url(cluster.head, "/hello")
+    for _ in range(200):
+        for session, url, out in (
+            (entry_session, f"{cluster.base_url}/hello", via_entry),
+            (direct_session, direct_url, direct),
+        ):
+            start = time.perf_counter()
+            assert session.get(url, timeout=10).status_code == 200
+            out.append(time.perf_counter() - start)
+
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+    urls = {f"{cluster.base_url}{prefix}": app for app, prefix in APPS.items()}
+    entry = cluster.entry
+    before = _cpu_ns(entry)
+    with Load(urls, concurrency=16, max_duration_s=60) as load:
+        time.sleep(10)
+    used_s = (_cpu_ns(entry) - before) / 1e9
+    samples = load.snapshot()
+    elapsed = load.stopped_at - load.started_at
+    note(
+        f"\nthe entry's hop: sequential /hello p50 {pct(via_entry, 0.5):.2f} ms through the "
+        f"entry vs {pct(direct, 0.5):.2f} ms to the head's HAProxy (p90 {pct(via_entry, 0.9):.2f}"
+        f" vs {pct(direct, 0.9):.2f} ms); under 16 clients the entry used {used_s:.2f} CPU-s "
+        f"for {len(samples)} requests in {elapsed:.1f}s: {used_s / len(samples) * 1e6:.0f} "
+        f"CPU-us per request, {used_s / elapsed * 100:.0f}% of a core"
+    )
+    assert all(s.ok for s in samples) and len(samples) > 100
+    assert used_s > 0
