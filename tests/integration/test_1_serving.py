@@ -31,9 +31,14 @@ def test_cluster_comes_up_and_lists_both_routes(cluster: Cluster) -> None:
     entry = cluster.entry
     entry.reload()
     assert entry.attrs["State"]["Health"]["Status"] == "healthy"
-    # The entry balances over every node that serves: the head and both workers.
+    # The entry balances over every node that serves: the head and both workers (`--wait` needs
+    # one of them; the others pass the entry's checks within seconds).
     nodes = {cluster.project.ip(cluster.head), *(w.ip for w in workers)}
-    assert cluster.entry_up_addresses() == nodes
+    wait_for(
+        f"every node UP in the entry ({sorted(nodes)})",
+        lambda: cluster.entry_up_addresses() == nodes,
+        timeout_s=60,
+    )
 
     health = cluster.get("/-/healthz")
     assert health.status_code == 200, health.text
