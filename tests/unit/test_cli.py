@@ -24,6 +24,8 @@ COMMANDS = {
     "healthcheck",
     "drain",
     "settings-table",
+    "sbom",
+    "sbom-generate",
     "run-ray",
     "syslog",
     "serve-up",

@@ -200,7 +200,12 @@ def test_nothing_administrative_beyond_loopback(load: Load) -> None:
 
 
 def test_supervisord_runs_haproxy_with_a_soft_stop(load: Load) -> None:
-    effective = load(Role.ENTRY, **COMPOSE_NODES, RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S="20")
+    effective = load(
+        Role.ENTRY,
+        **COMPOSE_NODES,
+        RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S="300",
+        RSH_SHUTDOWN_TIMEOUT_S="25",
+    )
     parser = configparser.RawConfigParser()
     parser.read_string(render_entry_supervisor_config(effective, python="/py"))
     program = parser["program:haproxy"]
@@ -212,7 +217,9 @@ def test_supervisord_runs_haproxy_with_a_soft_stop(load: Load) -> None:
         str(config_path(values.state_dir)),
     ]
     assert program["stopsignal"] == "USR1"
-    assert program["stopwaitsecs"] == "30"
+    # The stop is bounded by the shutdown timeout, not by hard-stop-after (390 s here).
+    assert values.hard_stop_after_s == 390
+    assert program["stopwaitsecs"] == "25"
     watchdog = shlex.split(parser["eventlistener:watchdog"]["command"])
     assert watchdog[-2:] == ["--program", "haproxy"]
     assert not any(name.startswith("program:ray") for name in parser.sections())

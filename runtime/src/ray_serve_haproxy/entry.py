@@ -23,8 +23,6 @@ ENTRY_SOCKET = "entry-admin.sock"
 # The backend whose servers are the nodes' HTTP ports (healthcheck, status, tests).
 HTTP_BACKEND = "nodes_http"
 GRPC_BACKEND = "nodes_grpc"
-# supervisord's stopwaitsecs beyond hard-stop-after, for HAProxy's own exit.
-STOP_MARGIN_S = 10
 
 
 def config_path(state_dir: str) -> Path:

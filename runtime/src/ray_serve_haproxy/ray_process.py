@@ -4,10 +4,13 @@
 do in a container:
   - before starting, kill HAProxy processes of ours left from an earlier run: HAProxy binds
     with SO_REUSEPORT, so an orphan would share :8000 with the new one, on a stale config;
-  - on SIGTERM, soft-stop HAProxy (it refuses new connections, so traffic moves to other
-    nodes, and finishes the requests in flight), then stop Ray with a plain `ray stop`
-    (graceful; `--force` leaves HAProxy running and holding its ports), all bounded by
-    RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S, then make sure no HAProxy is left.
+  - on SIGTERM, stop the node within RSH_SHUTDOWN_TIMEOUT_S: first withdraw HAProxy from
+    whatever balances over the nodes (it releases its ports, so the entry's checks fail and
+    traffic moves to other nodes), then drain it (requests in flight finish), then a plain
+    `ray stop` (graceful; `--force` leaves HAProxy running and holding its ports), then kill
+    whatever is left. HAProxy's own `hard-stop-after` (how long a process replaced by a reload
+    may serve) plays no part here, so it can be as long as the longest request while the node
+    still stops in time.
 `drain` (preStop hooks) takes the same path: it signals run-ray, or stops Ray itself when Ray
 was not started by the runtime (e.g. KubeRay's own `ray start`).
 """
@@ -25,11 +28,11 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from .processes import is_alive, pids_by_comm, stop_haproxy, wait_gone
-from .settings import Settings
+from .processes import drain_haproxy, is_alive, pids_by_comm, stop_haproxy, wait_gone
+from .settings import RAY_STOP_RESERVE_S, Settings
 from .settings_loader import Role
 from .state_dir import RUN_RAY_PIDFILE
-from .value_types import Secret
+from .value_types import Password
 
 REDIS_PASSWORD_FLAG = "--redis-password"
 
@@ -37,21 +40,18 @@ REDIS_PASSWORD_FLAG = "--redis-password"
 # SIGTERM, Ray 2.60's `ray start` first asks the GCS to drain the node, which on a stopped head
 # only waits for an RPC timeout.
 CHILD_EXIT_GRACE_S = 3
-# Time HAProxy gets to finish requests after SIGUSR1 before SIGKILL.
+# Time HAProxy processes left from an earlier run get after SIGUSR1 before SIGKILL.
 HAPROXY_SOFT_STOP_GRACE_S = 5
-# Beyond the `ray stop` grace period, for the command's own start-up and the kill round.
-RAY_STOP_OVERHEAD_S = 15
+# The `ray` CLI's own start-up, on top of the grace period `ray stop` is given.
+RAY_CLI_STARTUP_S = 3
 # Polls (0.5 s apart) without a raylet, after one was seen, before run-ray calls Ray gone.
 RAYLET_GONE_POLLS = 6
 # How long a stopping node's HAProxy only refuses new connections before its soft stop: longer
 # than a balancer in front needs to take the node out (the entry: 2 checks 1 s apart).
 WITHDRAW_S = 3
-# `ray stop`'s grace period at least, whatever the HAProxy soft stop took of the budget.
-MIN_RAY_STOP_GRACE_S = 5
-# supervisord's stopwaitsecs for run-ray = HARD_STOP_AFTER_S + this.
-STOP_MARGIN_S = (
-    RAY_STOP_OVERHEAD_S + CHILD_EXIT_GRACE_S + HAPROXY_SOFT_STOP_GRACE_S + MIN_RAY_STOP_GRACE_S
-)
+# What a stop may take beyond RSH_SHUTDOWN_TIMEOUT_S (`ray start` exiting, the process table
+# settling): supervisord's stopwaitsecs and the orchestrator's grace period add at least this.
+STOP_MARGIN_S = 5
 
 
 def log(message: str) -> None:
@@ -76,6 +76,7 @@ def ray_start_argv(values: Settings, role: Role, ray: str | None = None) -> list
             f"--dashboard-host={values.dashboard_host}",
             f"--dashboard-port={values.dashboard_port}",
         ]
+        argv.append(f"--ray-client-server-port={values.ray_client_server_port}")
     else:
         if values.head_address is None:
             raise ValueError("a worker needs RSH_HEAD_ADDRESS")
@@ -83,6 +84,7 @@ def ray_start_argv(values: Settings, role: Role, ray: str | None = None) -> list
     if role == Role.HEAD and values.redis_password is not None:
         # Ray reads the Redis password from its command line only (no variable for it).
         argv.append(f"{REDIS_PASSWORD_FLAG}={values.redis_password}")
+    argv += _network_args(values)
     if values.num_cpus is not None:
         argv.append(f"--num-cpus={values.num_cpus}")
     argv += [
@@ -98,43 +100,68 @@ def masked(argv: list[str]) -> str:
     shown: list[str] = []
     for arg in argv:
         if shown and shown[-1] == REDIS_PASSWORD_FLAG:
-            arg = Secret.MASK
+            arg = Password.MASK
         elif arg.startswith(f"{REDIS_PASSWORD_FLAG}="):
-            arg = f"{REDIS_PASSWORD_FLAG}={Secret.MASK}"
+            arg = f"{REDIS_PASSWORD_FLAG}={Password.MASK}"
         shown.append(arg)
     return " ".join(shown)
 
 
-def graceful_stop(ray: str, budget_s: int, haproxy_binary: str | None) -> None:
-    """The data path first, then Ray, within `budget_s` (forced if it overruns); no HAProxy
-    left behind.
+def _network_args(values: Settings) -> list[str]:
+    """The node's address and Ray's ports: always the worker range and the agent's HTTP port
+    (Ray's defaults unless set), the others only when set (unset: Ray picks a free port)."""
+    args = [] if values.node_ip is None else [f"--node-ip-address={values.node_ip}"]
+    optional = (
+        ("--node-manager-port", values.node_manager_port),
+        ("--object-manager-port", values.object_manager_port),
+        ("--metrics-export-port", values.metrics_export_port),
+        ("--dashboard-agent-grpc-port", values.dashboard_agent_grpc_port),
+        ("--runtime-env-agent-port", values.runtime_env_agent_port),
+    )
+    args += [f"{option}={port}" for option, port in optional if port is not None]
+    return [
+        *args,
+        f"--min-worker-port={values.min_worker_port}",
+        f"--max-worker-port={values.max_worker_port}",
+        f"--dashboard-agent-listen-port={values.dashboard_agent_listen_port}",
+    ]
 
-    HAProxy is soft-stopped before `ray stop`: it stops accepting at once, so whatever balances
-    over the nodes (the entry, a Service) sees the connection refused and moves new requests
-    to another node, and it finishes the requests in flight. `ray stop` first would take it
-    down with its HAProxyManager, requests and all.
-    """
-    start = time.monotonic()
-    # The withdrawal counts against the budget: HAProxy is gone within budget_s in all.
-    withdraw_s = min(WITHDRAW_S, budget_s / 2)
-    soft_stop_s = max(1.0, budget_s - withdraw_s)
-    if stop_haproxy(haproxy_binary, grace_s=soft_stop_s, withdraw_s=withdraw_s):
-        log(f"HAProxy stopped ({time.monotonic() - start:.1f}s)")
-    grace_s = max(MIN_RAY_STOP_GRACE_S, budget_s - int(time.monotonic() - start))
-    log(f"stopping Ray gracefully (`ray stop`, grace period {grace_s}s)")
+
+def graceful_stop(
+    ray: str,
+    budget_s: int,
+    haproxy_binary: str | None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Stops this node within `budget_s`: withdraw and drain HAProxy, `ray stop`, then kill what
+    is left. HAProxy goes first: `ray stop` would take it down with its HAProxyManager, requests
+    in flight and all."""
+    deadline = clock() + budget_s
+    drain_s = budget_s - RAY_STOP_RESERVE_S
+    started = clock()
+    found, busy = drain_haproxy(haproxy_binary, drain_s, withdraw_s=min(WITHDRAW_S, drain_s / 2))
+    if busy:
+        log(f"HAProxy {busy} still serving after {drain_s}s of draining; stopping Ray anyway")
+    elif found:
+        log(f"HAProxy {found} drained (requests in flight finished) in {clock() - started:.1f}s")
+    remaining = deadline - clock() - CHILD_EXIT_GRACE_S
+    grace = max(1, round(remaining) - RAY_CLI_STARTUP_S)
+    log(f"stopping Ray gracefully (`ray stop`, grace period {grace}s)")
     try:
         subprocess.run(
-            [ray, "stop", f"--grace-period={grace_s}"],
-            timeout=grace_s + RAY_STOP_OVERHEAD_S,
-            check=False,
+            [ray, "stop", f"--grace-period={grace}"], timeout=max(1.0, remaining), check=False
         )
     except subprocess.TimeoutExpired:
-        log("`ray stop` overran its budget; forcing")
+        log("`ray stop` overran the shutdown budget; forcing")
         try:
-            subprocess.run([ray, "stop", "--force"], timeout=RAY_STOP_OVERHEAD_S, check=False)
+            subprocess.run(
+                [ray, "stop", "--force"], timeout=max(1.0, deadline - clock()), check=False
+            )
         except subprocess.TimeoutExpired:
             log("`ray stop --force` timed out too")
-    stop_haproxy(haproxy_binary, grace_s=HAPROXY_SOFT_STOP_GRACE_S)
+    # Whatever HAProxy is left already had its soft stop: kill it so nothing holds the ports.
+    stop_haproxy(haproxy_binary, grace_s=0)
 
 
 def _end_child(child: subprocess.Popen[bytes]) -> None:
@@ -221,7 +248,7 @@ def _run_ray_pid(state_dir: str) -> int | None:
 
 def drain(values: Settings, ray: str | None = None) -> int:
     """Graceful stop for preStop hooks; the same path as run-ray's SIGTERM handling."""
-    budget = values.hard_stop_after_s
+    budget = values.shutdown_timeout_s
     pid = _run_ray_pid(values.state_dir)
     if pid is not None:
         log(f"asking run-ray (pid {pid}) to stop Ray")

@@ -91,7 +91,7 @@ def render_supervisor_config(
     python = python or sys.executable
     ray = ray or ray_executable()
 
-    run_ray = ["run-ray", "--stop-timeout", str(values.hard_stop_after_s)]
+    run_ray = ["run-ray", "--stop-timeout", str(values.shutdown_timeout_s)]
     run_ray += ["--state-dir", values.state_dir, "--ray", ray]
     if values.haproxy_binary_path:
         run_ray += ["--haproxy-binary", values.haproxy_binary_path]
@@ -138,7 +138,7 @@ def render_supervisor_config(
         watchdog_command=_runtime(python, "watchdog", "--program", "ray"),
         syslog_command=syslog_command,
         ray_command=ray_command,
-        ray_stopwaitsecs=values.hard_stop_after_s + STOP_MARGIN_S,
+        ray_stopwaitsecs=values.shutdown_timeout_s + STOP_MARGIN_S,
         serve_up_command=serve_up_command,
     )
 
@@ -147,7 +147,7 @@ def render_entry_supervisor_config(
     effective: EffectiveSettings, *, python: str | None = None
 ) -> str:
     """supervisord for the entry: its HAProxy and the watchdog, no Ray."""
-    from .entry import STOP_MARGIN_S, haproxy_argv
+    from .entry import haproxy_argv
 
     values = effective.values
     python = python or sys.executable
@@ -164,5 +164,7 @@ def render_entry_supervisor_config(
         state_dir=values.state_dir,
         watchdog_command=_runtime(python, "watchdog", "--program", "haproxy"),
         haproxy_command=haproxy_argv(values),
-        stopwaitsecs=values.hard_stop_after_s + STOP_MARGIN_S,
+        # Like a node's stop: the soft stop lets requests in flight finish for at most
+        # RSH_SHUTDOWN_TIMEOUT_S (hard-stop-after may be far longer), then supervisord kills.
+        stopwaitsecs=values.shutdown_timeout_s,
     )

@@ -219,6 +219,26 @@ class Host(ValueType[str]):
         return text
 
 
+class NodeIP(ValueType[str]):
+    """The address a Ray node advertises to the others (`ray start --node-ip-address`)."""
+
+    @property
+    def allowed(self) -> str:
+        return "an IP address of this host (not 0.0.0.0, :: or multicast)"
+
+    def parse(self, raw: str) -> str:
+        text = raw.strip()
+        try:
+            address = ipaddress.ip_address(text.strip("[]"))
+        except ValueError:
+            raise self.refuse(
+                "not an IP address", "Ray advertises this address to the other nodes as is."
+            ) from None
+        if address.is_unspecified or address.is_multicast:
+            raise self.refuse("not the address of one interface")
+        return str(address)
+
+
 class HostPort(ValueType[str]):
     @property
     def allowed(self) -> str:
@@ -334,19 +354,20 @@ class ImportPathList(ValueType[tuple[str, ...]]):
 
 
 class Choice(ValueType[str]):
-    """One of a fixed set of words."""
+    """One of a few words, case-insensitive; rendered in lower case."""
 
-    def __init__(self, *choices: str) -> None:
+    def __init__(self, *choices: str, hint: str = "") -> None:
         self.choices = choices
+        self.hint = hint
 
     @property
     def allowed(self) -> str:
         return " or ".join(f"`{c}`" for c in self.choices)
 
     def parse(self, raw: str) -> str:
-        text = raw.strip()
+        text = raw.strip().lower()
         if text not in self.choices:
-            raise self.refuse(f"not one of {', '.join(self.choices)}")
+            raise self.refuse("not one of these words", self.hint)
         return text
 
 
@@ -386,8 +407,9 @@ class RedisAddressList(ValueType[tuple[str, ...]]):
         return ",".join(value)
 
 
-class Secret(ValueType[str]):
-    """A password: any single line; never shown (`config`, logs) other than masked."""
+class Password(ValueType[str]):
+    """A password: any single line; never shown (`config`, logs) other than masked. (Unlike the
+    cluster's token, see auth_token.Secret, Ray takes it only as a command-line argument.)"""
 
     MASK = "********"
 
