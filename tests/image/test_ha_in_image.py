@@ -19,7 +19,8 @@ def test_entry_config_is_accepted_by_the_images_haproxy(image_runner: ImageRunne
         "RSH_ENTRY_NODES=head,worker,10.0.0.7:8001 ray-serve-haproxy entry --render-only "
         f"&& haproxy -c -f {STATE}/entry-haproxy.cfg"
     )
-    result = image_runner.sh(script, timeout_s=60)
+    # No token file: the entry talks to no Ray.
+    result = image_runner.sh(script, timeout_s=60, token=False)
     print(result.output)
     # Valid (exit 0): warnings only, the intended "no server timeout" among them.
     assert result.exit_code == 0, result.output
@@ -27,8 +28,23 @@ def test_entry_config_is_accepted_by_the_images_haproxy(image_runner: ImageRunne
     assert "missing timeouts for backend 'nodes_http'" in result.output
 
 
+def test_entry_needs_no_token(image_runner: ImageRunner) -> None:
+    """The entry forwards to HAProxy's client ports only: no token file, and `check` says so
+    instead of failing on the missing file as it does for a Ray node."""
+    nodes = {"RSH_ENTRY_NODES": "head,worker"}
+    result = image_runner.run(
+        ["check", "--role", "entry"], environment=nodes, timeout_s=60, token=False
+    )
+    print(result.output)
+    assert result.exit_code == 0, result.output
+    assert "entry: runs no Ray and needs no token" in result.output
+    assert "FAIL" not in result.output.replace("0 failure(s)", "")
+    node = image_runner.run(["check", "--role", "head"], timeout_s=60, token=False)
+    assert node.exit_code == 2 and "RAY_AUTH_TOKEN_PATH" in node.output, node.output
+
+
 def test_entry_refuses_without_nodes(image_runner: ImageRunner) -> None:
-    result = image_runner.run(["entry"], timeout_s=60)
+    result = image_runner.run(["entry"], timeout_s=60, token=False)
     assert result.exit_code == 2, result.output
     assert "RSH_ENTRY_NODES" in result.output and "required for `entry`" in result.output
     assert "supervisord started" not in result.output
