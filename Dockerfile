@@ -148,9 +148,11 @@ COPY --from=grpc-codegen /out/ /opt/ray-serve-haproxy/examples/demo/
 
 # Non-root user with a fixed uid; it owns every directory Ray and HAProxy write to.
 # The HAProxy directory is 0700: Ray creates the admin socket in it with mode 666.
+# /var/lib/ray is where a volume for the GCS storage goes (RAY_gcs_storage_path=/var/lib/ray/gcs):
+# an empty named volume takes its owner, so uid 1000 can write there.
 RUN useradd --uid 1000 --user-group --create-home --shell /bin/bash ray \
     && install -d -o ray -g ray -m 0755 /tmp/ray /etc/haproxy /run/haproxy /var/log/haproxy \
-    && install -d -o ray -g ray -m 0700 /tmp/haproxy-serve /tmp/ray-serve-haproxy
+    && install -d -o ray -g ray -m 0700 /tmp/haproxy-serve /tmp/ray-serve-haproxy /var/lib/ray
 
 # The runtime (entrypoint and operator commands; its dependencies came from the lock), then the
 # bill of materials of everything above, written without network: pip's reports, the wheels'

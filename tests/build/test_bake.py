@@ -54,7 +54,7 @@ def test_compose_still_reads_compose_yaml() -> None:
         check=True,
         env={"PATH": "/usr/local/bin:/usr/bin:/bin"},
     )
-    assert sorted(result.stdout.split()) == ["head", "worker"], result.stdout
+    assert sorted(result.stdout.split()) == ["entry", "head", "worker"], result.stdout
 
 
 @pytest.mark.image

@@ -1,5 +1,6 @@
-"""The compose cluster under test, seen from the host: HTTP on its published 127.0.0.1 ports,
-HAProxy's own view through its admin socket (socat inside the container), processes via ps."""
+"""The compose cluster under test, seen from the host: HTTP on its published 127.0.0.1 ports
+(the entry), each node's own HAProxy at its address on the compose network, HAProxy's own view
+through its admin socket (socat inside the container), processes via ps."""
 
 from __future__ import annotations
 
@@ -125,6 +126,16 @@ class Cluster:
     def head(self) -> Container:
         return self.project.container("head")
 
+    @property
+    def entry(self) -> Container:
+        """The entry: HAProxy over every node's HAProxy, behind the published ports."""
+        return self.project.container("entry")
+
+    def node_url(self, container: Container, path: str = "") -> str:
+        """A node's own HAProxy (Serve's HTTP port), reached at its address on the compose
+        network: only the entry is published."""
+        return f"http://{self.project.ip(container)}:8000{path}"
+
     def workers(self) -> list[Node]:
         nodes = []
         for container in self.project.containers("worker"):
@@ -246,6 +257,24 @@ class Cluster:
                         )
         return counts
 
+    def entry_servers(self, backend: str = "nodes_http") -> list[dict[str, str]]:
+        """The entry's servers (nodes) of `backend` that DNS filled, from its `show stat`."""
+        return [
+            row
+            for row in self.show_stat(self.entry)
+            if row["pxname"] == backend
+            and row["svname"] != "BACKEND"
+            and not row["status"].startswith("MAINT")
+        ]
+
+    def entry_up_addresses(self, backend: str = "nodes_http") -> set[str]:
+        """IP addresses of the nodes the entry sends traffic to (status UP)."""
+        return {
+            row["addr"].rsplit(":", 1)[0]
+            for row in self.entry_servers(backend)
+            if row["status"].startswith("UP")
+        }
+
     def haproxy_procs(self, container: Container | None = None) -> list[Proc]:
         return [p for p in self.processes(container or self.head) if _is_haproxy(p)]
 
@@ -280,6 +309,29 @@ class Cluster:
 
     def app_statuses(self) -> dict[str, str]:
         return {name: str(app.get("status")) for name, app in self.applications().items()}
+
+    def replica_ids(self) -> dict[str, set[str]]:
+        """app -> the actor names of its RUNNING replicas, as Serve reports them."""
+        ids: dict[str, set[str]] = {}
+        for name, app in self.applications().items():
+            ids[name] = {
+                str(replica.get("actor_name") or replica.get("replica_id"))
+                for deployment in (app.get("deployments") or {}).values()
+                for replica in deployment.get("replicas") or []
+                if replica.get("state") == "RUNNING"
+            }
+        return ids
+
+    def ray_nodes(self) -> list[dict[str, Any]]:
+        """Every node Ray's GCS knows, alive or dead (the dashboard's state API)."""
+        response = requests.get(
+            f"{self.dashboard_url}/api/v0/nodes", params={"limit": 100}, timeout=20
+        )
+        response.raise_for_status()
+        return list(response.json()["data"]["result"]["result"])
+
+    def alive_node_ips(self) -> set[str]:
+        return {str(n["node_ip"]) for n in self.ray_nodes() if n.get("state") == "ALIVE"}
 
     def replica_states(self) -> dict[str, Counter[str]]:
         """app -> Counter of its replicas' states (RUNNING, STARTING, ...) as Serve sees them."""

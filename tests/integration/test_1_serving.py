@@ -1,17 +1,20 @@
-"""The compose cluster comes up from nothing and HAProxy on the head serves both demo apps from
-replicas on both workers: routes, spread, HAProxy's own view, metrics, access log."""
+"""The compose cluster comes up from nothing and serves both demo apps through the entry from
+replicas on both workers: routes, spread, the head's HAProxy's own view, metrics, access log."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections import Counter, defaultdict
 
 import pytest
 import requests
+from docker.models.containers import Container
 
 from .cluster import APPS, BACKENDS, DIRECT_INGRESS_PORTS, Cluster, note, wait_for
+from .load import Load
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +28,17 @@ def test_cluster_comes_up_and_lists_both_routes(cluster: Cluster) -> None:
     assert len(workers) == 2, [w.name for w in workers]
     for worker in workers:
         assert worker.container.attrs["State"]["Health"]["Status"] == "healthy", worker.name
+    entry = cluster.entry
+    entry.reload()
+    assert entry.attrs["State"]["Health"]["Status"] == "healthy"
+    # The entry balances over every node that serves: the head and both workers (`--wait` needs
+    # one of them; the others pass the entry's checks within seconds).
+    nodes = {cluster.project.ip(cluster.head), *(w.ip for w in workers)}
+    wait_for(
+        f"every node UP in the entry ({sorted(nodes)})",
+        lambda: cluster.entry_up_addresses() == nodes,
+        timeout_s=60,
+    )
 
     health = cluster.get("/-/healthz")
     assert health.status_code == 200, health.text
@@ -35,20 +49,24 @@ def test_cluster_comes_up_and_lists_both_routes(cluster: Cluster) -> None:
 
 
 def test_ports_published_on_loopback_only(cluster: Cluster) -> None:
-    head = cluster.head
-    head.reload()
-    bindings = head.attrs["NetworkSettings"]["Ports"]
-    published = {
-        port: [(b["HostIp"], b["HostPort"]) for b in hosts]
-        for port, hosts in bindings.items()
-        if hosts
-    }
-    print(f"\nhead publishes {published}")
-    assert set(published) == {"8000/tcp", "8265/tcp", "9000/tcp", "9101/tcp"}
-    for port, hosts in published.items():
-        assert all(ip == "127.0.0.1" for ip, _ in hosts), (
-            f"{port} published beyond loopback: {hosts}"
-        )
+    # Clients reach the entry (HTTP, gRPC); the head publishes its dashboard and metrics.
+    for container, expected in (
+        (cluster.entry, {"8000/tcp", "9000/tcp"}),
+        (cluster.head, {"8265/tcp", "9101/tcp"}),
+    ):
+        container.reload()
+        bindings = container.attrs["NetworkSettings"]["Ports"]
+        published = {
+            port: [(b["HostIp"], b["HostPort"]) for b in hosts]
+            for port, hosts in bindings.items()
+            if hosts
+        }
+        print(f"\n{container.name} publishes {published}")
+        assert set(published) == expected
+        for port, hosts in published.items():
+            assert all(ip == "127.0.0.1" for ip, _ in hosts), (
+                f"{port} published beyond loopback: {hosts}"
+            )
     for worker in cluster.workers():
         worker_ports = worker.container.attrs["NetworkSettings"]["Ports"] or {}
         assert not any(worker_ports.values()), f"{worker.name} publishes {worker_ports}"
@@ -143,8 +161,8 @@ def test_prometheus_exporter_counts_requests(cluster: Cluster) -> None:
         assert f"\n{family}{{" in before.text, f"{family} missing from /metrics"
     n = 50
     session = requests.Session()
-    for _ in range(n):
-        assert session.get(f"{cluster.base_url}/hello", timeout=10).status_code == 200
+    for _ in range(n):  # straight to the head's HAProxy (the entry spreads over every node)
+        assert session.get(cluster.node_url(cluster.head, "/hello"), timeout=10).status_code == 200
     after = requests.get(cluster.metrics_url, timeout=10).text
 
     frontend = (
@@ -165,8 +183,9 @@ def test_prometheus_exporter_counts_requests(cluster: Cluster) -> None:
 
 def test_access_log_reaches_head_logs(cluster: Cluster) -> None:
     marker = f"logprobe-{uuid.uuid4().hex[:12]}"
+    url = cluster.node_url(cluster.head, f"/hello?name={marker}")  # the head's own HAProxy
     for _ in range(3):
-        assert cluster.get(f"/hello?name={marker}").status_code == 200
+        assert requests.get(url, timeout=10).status_code == 200
 
     def logged() -> list[str]:
         return [
@@ -180,3 +199,48 @@ def test_access_log_reaches_head_logs(cluster: Cluster) -> None:
     assert len(lines) >= 3
     assert BACKENDS["hello"] in lines[0], lines[0]
     assert " 200 " in lines[0], lines[0]
+
+
+def _cpu_ns(container: Container) -> int:
+    """CPU time the container has used so far (its cgroup, as `docker stats` reads it)."""
+    return int(container.stats(stream=False)["cpu_stats"]["cpu_usage"]["total_usage"])
+
+
+def test_entry_costs_one_hop(cluster: Cluster) -> None:
+    """What the entry adds, measured (not enforced; the benchmark is where speed is judged):
+    latency of sequential requests through it against the head's own HAProxy, interleaved,
+    and the entry's CPU per request under 16 concurrent clients."""
+    via_entry: list[float] = []
+    direct: list[float] = []
+    entry_session, direct_session = requests.Session(), requests.Session()
+    direct_url = cluster.node_url(cluster.head, "/hello")
+    for _ in range(200):
+        for session, url, out in (
+            (entry_session, f"{cluster.base_url}/hello", via_entry),
+            (direct_session, direct_url, direct),
+        ):
+            start = time.perf_counter()
+            assert session.get(url, timeout=10).status_code == 200
+            out.append(time.perf_counter() - start)
+
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+    urls = {f"{cluster.base_url}{prefix}": app for app, prefix in APPS.items()}
+    entry = cluster.entry
+    before = _cpu_ns(entry)
+    with Load(urls, concurrency=16, max_duration_s=60) as load:
+        time.sleep(10)
+    used_s = (_cpu_ns(entry) - before) / 1e9
+    samples = load.snapshot()
+    elapsed = load.stopped_at - load.started_at
+    note(
+        f"\nthe entry's hop: sequential /hello p50 {pct(via_entry, 0.5):.2f} ms through the "
+        f"entry vs {pct(direct, 0.5):.2f} ms to the head's HAProxy (p90 {pct(via_entry, 0.9):.2f}"
+        f" vs {pct(direct, 0.9):.2f} ms); under 16 clients the entry used {used_s:.2f} CPU-s "
+        f"for {len(samples)} requests in {elapsed:.1f}s: {used_s / len(samples) * 1e6:.0f} "
+        f"CPU-us per request, {used_s / elapsed * 100:.0f}% of a core"
+    )
+    assert all(s.ok for s in samples) and len(samples) > 100
+    assert used_s > 0

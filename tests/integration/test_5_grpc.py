@@ -11,34 +11,27 @@ has somewhere to go.
 
 from __future__ import annotations
 
-import importlib
-import sys
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType, TracebackType
 from typing import Any
 
 import grpc
 import pytest
-from grpc_tools import protoc
 
 from .cluster import GRPC_APP, Cluster, note, wait_for
-from .load import Sample, kill_and_wait_until_steady, summarize
+from .grpc_client import METADATA, GrpcLoad, generate_stubs
+from .grpc_client import channel as open_channel
+from .load import kill_and_wait_until_steady, summarize
 
 pytestmark = pytest.mark.integration
 
-PROTO = Path(__file__).resolve().parents[2] / "examples" / "demo" / "demo.proto"
-METADATA = (("application", GRPC_APP),)
 BACKEND = f"grpc-{GRPC_APP}"  # Ray names HAProxy's gRPC backends grpc-<app>
 GRPC_DIRECT_INGRESS_PORTS = range(40000, 41001)
 # Serve's own gRPC API; HAProxy answers Healthz itself and sends ListApplications to Serve's
 # fallback proxy on the head.
 HEALTHZ = "/ray.serve.RayServeAPIService/Healthz"
 LIST_APPLICATIONS = "/ray.serve.RayServeAPIService/ListApplications"
-CALL_TIMEOUT_S = 10.0
 
 # Node loss under gRPC load, bounds as in test_4 (HTTP): only calls in flight on the killed
 # worker may fail, and traffic must be back to 100% success well within MAX_RECOVERY_S.
@@ -75,26 +68,7 @@ def _strings_of_field_1(data: bytes) -> list[str]:
 @pytest.fixture(scope="module")
 def pb(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     """(demo_pb2, demo_pb2_grpc) generated from the repository's demo.proto."""
-    out = tmp_path_factory.mktemp("grpc-stubs")
-    argv = ["grpc_tools.protoc", f"-I{PROTO.parent}", f"--python_out={out}"]
-    argv += [f"--grpc_python_out={out}", str(PROTO)]
-    assert protoc.main(argv) == 0, f"protoc failed on {PROTO}"
-    sys.path.insert(0, str(out))
-    try:
-        modules: list[ModuleType] = [
-            importlib.import_module("demo_pb2"),
-            importlib.import_module("demo_pb2_grpc"),
-        ]
-    finally:
-        sys.path.remove(str(out))
-    return modules[0], modules[1]
-
-
-def _channel(cluster: Cluster) -> grpc.Channel:
-    # Its own connection (no subchannel shared with other channels to the same target).
-    return grpc.insecure_channel(
-        cluster.grpc_target, options=[("grpc.use_local_subchannel_pool", 1)]
-    )
+    return generate_stubs(tmp_path_factory.mktemp("grpc-stubs"))
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +78,7 @@ def grpc_cluster(cluster: Cluster, pb: tuple[Any, Any]) -> Iterator[Cluster]:
         pytest.skip(f"the image's demo config has no gRPC app {GRPC_APP!r} (built before it)")
     cluster.wait_serving(timeout_s=300)
     demo_pb2, demo_pb2_grpc = pb
-    with _channel(cluster) as channel:
+    with open_channel(cluster) as channel:
         stub = demo_pb2_grpc.GreeterStub(channel)
 
         def answers() -> bool:
@@ -117,7 +91,7 @@ def grpc_cluster(cluster: Cluster, pb: tuple[Any, Any]) -> Iterator[Cluster]:
 
 @pytest.fixture
 def stub(grpc_cluster: Cluster, pb: tuple[Any, Any]) -> Iterator[Any]:
-    with _channel(grpc_cluster) as channel:
+    with open_channel(grpc_cluster) as channel:
         yield pb[1].GreeterStub(channel)
 
 
@@ -185,7 +159,7 @@ def test_100_calls_answer_from_replicas_on_both_workers(
 
 
 def test_grpc_health_check_and_list_applications(grpc_cluster: Cluster) -> None:
-    with _channel(grpc_cluster) as channel:
+    with open_channel(grpc_cluster) as channel:
         healthz = channel.unary_unary(
             HEALTHZ, request_serializer=_identity, response_deserializer=_identity
         )
@@ -234,80 +208,6 @@ def test_status_json_lists_the_grpc_backends_replicas_all_up(grpc_cluster: Clust
         assert GRPC_APP in server["name"], server["name"]
         hosts.add(ip)
     assert len(hosts) == 2, f"{GRPC_APP}'s replicas are not on two workers: {summary}"
-
-
-class GrpcLoad:
-    """`concurrency` threads, each with its own channel (connection), calling SayHello until
-    stopped; every call is recorded like the HTTP load's requests (load.Sample)."""
-
-    def __init__(self, cluster: Cluster, pb: tuple[Any, Any], *, concurrency: int) -> None:
-        self.cluster = cluster
-        self.pb = pb
-        self.concurrency = concurrency
-        self.samples: list[Sample] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self.started_at = self.stopped_at = 0.0
-
-    def _worker(self, index: int) -> None:
-        demo_pb2, demo_pb2_grpc = self.pb
-        deadline = self.started_at + 240
-        with _channel(self.cluster) as channel:
-            stub = demo_pb2_grpc.GreeterStub(channel)
-            n = 0
-            while not self._stop.is_set() and time.monotonic() < deadline:
-                n += 1
-                start = time.monotonic()
-                try:
-                    reply = stub.SayHello(
-                        demo_pb2.HelloRequest(name=f"load-{index}-{n}"),
-                        metadata=METADATA,
-                        timeout=CALL_TIMEOUT_S,
-                    )
-                    ok = reply.app == GRPC_APP
-                    sample = Sample(
-                        start,
-                        time.monotonic() - start,
-                        ok,
-                        "OK" if ok else "bad-reply",
-                        reply.app,
-                        reply.node_ip,
-                    )
-                except grpc.RpcError as exc:
-                    code = exc.code()
-                    sample = Sample(
-                        start,
-                        time.monotonic() - start,
-                        False,
-                        code.name if code else "RpcError",
-                        detail=str(exc.details())[:200],
-                    )
-                with self._lock:
-                    self.samples.append(sample)
-
-    def __enter__(self) -> GrpcLoad:
-        self.started_at = time.monotonic()
-        for i in range(self.concurrency):
-            thread = threading.Thread(target=self._worker, args=(i,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=CALL_TIMEOUT_S + 5)
-        self.stopped_at = time.monotonic()
-
-    def snapshot(self) -> list[Sample]:
-        with self._lock:
-            return list(self.samples)
 
 
 def test_worker_loss_under_grpc_load(grpc_cluster: Cluster, pb: tuple[Any, Any]) -> None:

@@ -843,3 +843,62 @@ def test_raycluster_imports_the_demo_from_the_base_image() -> None:
         if not pod.is_rayservice:
             pythonpath = ray_env(pod).get("PYTHONPATH", "").split(":")
             assert demo_dirs[0] in pythonpath, f"{pod}: PYTHONPATH {pythonpath}"
+
+
+# --------------------------------------------------------------------------------------------
+# High availability
+
+# gcsFaultToleranceOptions as KubeRay 1.7.0's CRDs declare it (ray.io_rayclusters.yaml,
+# ray.io_rayservices.yaml): the backend enum and the keys of `storage` (rocksdb only).
+FT_BACKENDS = ("redis", "rocksdb")
+FT_KEYS = {
+    "backend",
+    "externalStorageNamespace",
+    "redisAddress",
+    "redisPassword",
+    "redisUsername",
+    "storage",
+}
+FT_STORAGE_KEYS = {
+    "accessModes",
+    "claimName",
+    "deletionPolicy",
+    "size",
+    "storageClassName",
+    "subPath",
+}
+# KubeRay owns these with the rocksdb backend and rejects a RayCluster that sets them.
+KUBERAY_MANAGED_ENV = ("RAY_gcs_storage", "RAY_gcs_storage_path")
+
+
+@pytest.mark.parametrize(
+    "name,doc", CLUSTER_DOCS, ids=[f"{n}:{d['kind']}" for n, d in CLUSTER_DOCS]
+)
+def test_gcs_fault_tolerance_is_on_with_rocksdb(name: str, doc: dict[str, Any]) -> None:
+    options = cluster_spec(doc).get("gcsFaultToleranceOptions")
+    assert isinstance(options, dict), f"{name}: no gcsFaultToleranceOptions"
+    assert set(options) <= FT_KEYS, f"{name}: {set(options) - FT_KEYS} not in KubeRay 1.7's CRD"
+    assert options["backend"] == "rocksdb" and options["backend"] in FT_BACKENDS
+    # The volume KubeRay creates for the RocksDB storage: a size (or an existing claim).
+    storage = options.get("storage")
+    assert isinstance(storage, dict), f"{name}: rocksdb needs storage (a PVC)"
+    assert set(storage) <= FT_STORAGE_KEYS, f"{name}: {set(storage) - FT_STORAGE_KEYS}"
+    assert storage.get("size") or storage.get("claimName"), f"{name}: storage size or claimName"
+    if storage.get("claimName"):  # KubeRay: mutually exclusive with the PVC's own fields
+        assert not {"size", "storageClassName", "accessModes"} & set(storage), name
+    # Redis-only fields are refused by KubeRay with the rocksdb backend.
+    assert not {"redisAddress", "redisPassword", "redisUsername", "externalStorageNamespace"} & set(
+        options
+    ), name
+
+
+@pod_params()
+def test_kuberay_manages_the_gcs_storage_env(pod: Pod) -> None:
+    env = ray_env(pod)
+    assert not [name for name in KUBERAY_MANAGED_ENV if name in env], (
+        f"{pod}: KubeRay sets {KUBERAY_MANAGED_ENV} itself with the rocksdb backend"
+    )
+    # KubeRay gives workers a reconnect timeout of 600 s unless one is set; a shorter one
+    # would make workers (and their replicas) exit during a head restart.
+    timeout = env.get("RAY_gcs_rpc_server_reconnect_timeout_s")
+    assert timeout is None or int(timeout) >= 120, f"{pod}: reconnect timeout {timeout}"

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.unit
 COMMANDS = {
     "head",
     "worker",
+    "entry",
     "check",
     "config",
     "status",

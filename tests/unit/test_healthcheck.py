@@ -45,9 +45,17 @@ def test_liveness_ignores_zombies(tmp_path: Path) -> None:
 
 
 class Healthz(BaseHTTPRequestHandler):
+    """Ray's HAProxy: /-/healthz with `status`, /-/routes with `routes` (JSON)."""
+
     status = 200
+    routes = b'{"/hello":"hello"}'
 
     def do_GET(self) -> None:
+        if self.path == "/-/routes":
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(self.routes)
+            return
         code = self.status if self.path == "/-/healthz" else 404
         self.send_response(code)
         self.end_headers()
@@ -59,7 +67,7 @@ class Healthz(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_server(free_tcp_port: Callable[[], int]) -> Iterator[tuple[int, type[Healthz]]]:
-    handler = type("Handler", (Healthz,), {"status": 200})
+    handler = type("Handler", (Healthz,), {"status": 200, "routes": Healthz.routes})
     server = ThreadingHTTPServer(("127.0.0.1", free_tcp_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -75,6 +83,19 @@ def test_readiness_asks_healthz(load: Load, http_server: tuple[int, type[Healthz
     handler.status = 503
     result = readiness(values, Role.WORKER)
     assert not result.ok and "503" in result.detail
+
+
+def test_readiness_needs_routes_not_just_healthz(
+    load: Load, http_server: tuple[int, type[Healthz]]
+) -> None:
+    # Ray's HAProxy on a restarted head: /-/healthz 200 with no backend yet, 404 for every path.
+    port, handler = http_server
+    handler.routes = b"{}"
+    values = load(RSH_HTTP_PORT=str(port)).values
+    result = readiness(values, Role.HEAD)
+    assert not result.ok and "/-/routes lists no route" in result.detail
+    handler.routes = b'{"/hello":"hello","/echo":"echo"}'
+    assert readiness(values, Role.HEAD).ok
 
 
 def test_readiness_without_a_listener(load: Load, free_tcp_port: Callable[[], int]) -> None:

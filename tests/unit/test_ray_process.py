@@ -124,7 +124,8 @@ def fake_haproxy(tmp_path: Path) -> Iterator[tuple[str, Callable[[bool], subproc
     procs: list[subprocess.Popen[bytes]] = []
 
     def spawn(ignore_usr1: bool) -> subprocess.Popen[bytes]:
-        code = "import signal, time\n"
+        # HAProxy handles SIGTTOU (release the listeners); the default action would stop us.
+        code = "import signal, time\nsignal.signal(signal.SIGTTOU, signal.SIG_IGN)\n"
         if ignore_usr1:
             code += "signal.signal(signal.SIGUSR1, signal.SIG_IGN)\n"
         code += "print('up', flush=True)\ntime.sleep(120)\n"
@@ -163,6 +164,7 @@ def test_run_ray_cleans_up_before_and_after(
     ray, calls = fake_ray
     binary, spawn = fake_haproxy
     monkeypatch.setattr(ray_process, "HAPROXY_SOFT_STOP_GRACE_S", 1)
+    monkeypatch.setattr(ray_process, "WITHDRAW_S", 0.5)
     orphan = spawn(True)  # left from a previous run, ignores the soft stop: must be killed
     state = tmp_path / "state"
     state.mkdir()
@@ -237,11 +239,13 @@ def test_drain_without_run_ray_stops_ray_itself(
     ray, calls = fake_ray
     binary, spawn = fake_haproxy
     monkeypatch.setattr(ray_process, "HAPROXY_SOFT_STOP_GRACE_S", 1)
+    monkeypatch.setattr(ray_process, "WITHDRAW_S", 0.5)
     leftover = spawn(False)  # dies on SIGUSR1, HAProxy's soft stop
     values = load(RAY_SERVE_HAPROXY_BINARY_PATH=binary, RSH_SHUTDOWN_TIMEOUT_S="12").values
     assert drain(values, ray=ray) == 0
-    # HAProxy drained at once (it exits on SIGUSR1): `ray stop` gets 12 s less the reserves.
-    assert calls.read_text().splitlines() == ["stop --grace-period=6"]
+    # HAProxy withdrawn for 0.5 s, then drained at once (it exits on SIGUSR1): `ray stop` gets
+    # the 11.5 s left less the reserves.
+    assert calls.read_text().splitlines() == ["stop --grace-period=5"]
     assert leftover.wait(5) == -signal.SIGUSR1
 
 
@@ -320,6 +324,7 @@ def test_shutdown_lets_haproxy_finish_its_requests_before_ray_stops(
     # Stands in for an HAProxy that finishes a request 2 s after its soft stop (SIGUSR1).
     code = (
         "import signal, sys, time\n"
+        "signal.signal(signal.SIGTTOU, signal.SIG_IGN)\n"
         "signal.signal(signal.SIGUSR1, lambda *_: (time.sleep(2), sys.exit(0)))\n"
         "print('up', flush=True)\ntime.sleep(120)\n"
     )
@@ -357,3 +362,41 @@ def test_shutdown_kills_a_busy_haproxy_within_the_budget(
     assert not more and args == "stop --grace-period=4"
     assert budget - 10 <= float(stamp) - start < budget - 10 + 1
     assert took < budget
+
+
+def test_stop_haproxy_withdraws_before_the_soft_stop(
+    tmp_path: Path,
+    fake_haproxy: tuple[str, Callable[[bool], subprocess.Popen[bytes]]],
+) -> None:
+    """SIGTTOU (release the listeners, keep serving) first, SIGUSR1 (soft stop) after the
+    withdrawal: balancers in front see refused checks before connections are closed."""
+    from ray_serve_haproxy.processes import stop_haproxy
+
+    binary, _ = fake_haproxy
+    log = tmp_path / "signals"
+    code = textwrap.dedent(
+        f"""\
+        import signal, sys, time
+        def note(name):
+            with open({str(log)!r}, "a") as f:
+                f.write(f"{{name}} {{time.monotonic():.3f}}\\n")
+        signal.signal(signal.SIGTTOU, lambda *_: note("TTOU"))
+        def usr1(*_):
+            note("USR1")
+            sys.exit(0)
+        signal.signal(signal.SIGUSR1, usr1)
+        print("up", flush=True)
+        time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([binary, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
+        assert stop_haproxy(binary, grace_s=5, withdraw_s=0.5, log=False) == [proc.pid]
+        assert proc.wait(5) == 0
+        (ttou, ttou_at), (usr1, usr1_at) = (line.split() for line in log.read_text().splitlines())
+        assert (ttou, usr1) == ("TTOU", "USR1")
+        assert float(usr1_at) - float(ttou_at) >= 0.45
+    finally:
+        proc.kill()
+        proc.wait()

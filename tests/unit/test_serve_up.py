@@ -22,10 +22,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class Healthz(BaseHTTPRequestHandler):
+    """/-/healthz answers `answer`, /-/routes `routes` (HAProxy's generated rules)."""
+
     answer: tuple[int, bytes] = (200, b"success")
+    routes: tuple[int, bytes] = (200, b'{"/a":"a"}')
 
     def do_GET(self) -> None:
-        status, body = self.answer
+        status, body = self.routes if self.path == "/-/routes" else self.answer
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -168,3 +171,30 @@ def test_haproxy_mode_names_multiplexed_ingress_before_starting(
     assert "'muxhandle'" not in out
     run(port, apps / "serve_config.yaml", haproxy_mode=False, pythonpath=str(apps))
     assert "WARNING" not in capsys.readouterr().out
+
+
+def test_a_proxy_without_routes_is_not_ready(
+    tmp_path: Path, fake_ray: dict[str, Any], healthz: tuple[int, type[Healthz]]
+) -> None:
+    """A restarted node's HAProxy may answer /-/healthz 200 before Serve sent it its routes
+    (and then 404 for every path): not ready until /-/routes lists one."""
+    port, handler = healthz
+    handler.routes = (200, b"{}")
+    config = tmp_path / "serve.yaml"
+    config.write_text("applications:\n  - {name: a, route_prefix: /a, import_path: 'm:app'}\n")
+    with pytest.raises(ServeUpError, match=r"with routes listed \(last: /-/routes: 200 '\{\}'\)"):
+        run(port, config, timeout_s=1)
+
+
+def test_recovered_applications_are_not_deployed_again(
+    tmp_path: Path, fake_ray: dict[str, Any], healthz: tuple[int, type[Healthz]]
+) -> None:
+    """A head restarted on fault-tolerant GCS storage finds Serve's applications recovered:
+    the config is deployed once per cluster, so a `serve deploy` made since is not undone."""
+    port, _ = healthz
+    config = tmp_path / "serve.yaml"
+    config.write_text("applications:\n  - {name: a, route_prefix: /a, import_path: 'm:app'}\n")
+    fake_ray["deployed"].append({"applications": [{"name": "b"}]})  # what the cluster runs
+    summary = run(port, config)
+    assert fake_ray["deployed"] == [{"applications": [{"name": "b"}]}]
+    assert "recovered applications RUNNING: b" in summary

@@ -77,6 +77,20 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "RAY_AUTH_MODE": "token",  # on unless disabled by name (Ray's own default is off)
     "RAY_AUTH_TOKEN_PATH": "/run/secrets/ray_token",
     "RAY_AUTH_TOKEN": None,
+    # GCS fault tolerance: Ray's own variables and defaults (off unless asked for).
+    "RAY_gcs_storage": "memory",
+    "RAY_gcs_storage_path": None,
+    "RAY_REDIS_ADDRESS": None,
+    "RSH_REDIS_PASSWORD": None,
+    "RAY_external_storage_namespace": None,
+    "RAY_gcs_rpc_server_reconnect_timeout_s": 60,
+    # The entry.
+    "RSH_ENTRY_NODES": None,
+    "RSH_ENTRY_SLOTS": 16,
+    "RSH_ENTRY_CHECK_INTER": "1s",
+    "RSH_ENTRY_CHECK_FALL": 2,
+    "RSH_ENTRY_CHECK_RISE": 2,
+    "RSH_ENTRY_CONNECT_TIMEOUT": "500ms",
 }
 DERIVED = {
     "RAY_SERVE_HAPROXY_NBTHREAD",
@@ -564,6 +578,8 @@ def test_ray_env_carries_every_ray_facing_effective_value(load: Load) -> None:
         "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": "41000",
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN_PATH": env["RAY_AUTH_TOKEN_PATH"],
+        "RAY_gcs_storage": "memory",
+        "RAY_gcs_rpc_server_reconnect_timeout_s": "60",
     }
     assert not any(name.startswith("RSH_") for name in env)
 

@@ -110,6 +110,50 @@ def cmd_node(role: Role, args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_entry(args: argparse.Namespace) -> int:
+    from .entry import check_config, config_path, render_haproxy_config
+    from .state_dir import (
+        SUPERVISOR_CONF,
+        UnsafeDirectory,
+        ensure_private_dir,
+        write_atomic,
+        write_role,
+    )
+    from .supervisor_config import render_entry_supervisor_config
+
+    effective = _load(Role.ENTRY)
+    if effective is None:
+        return EXIT_INVALID_SETTINGS
+    values = effective.values
+    try:
+        ensure_private_dir(values.state_dir)
+    except (UnsafeDirectory, OSError) as exc:
+        return _fail(f"cannot prepare a private directory: {exc}", EXIT_INVALID_SETTINGS)
+    write_role(values.state_dir, Role.ENTRY)
+    haproxy_config = config_path(values.state_dir)
+    write_atomic(haproxy_config, render_haproxy_config(values))
+    supervisor_config = Path(values.state_dir) / SUPERVISOR_CONF
+    write_atomic(supervisor_config, render_entry_supervisor_config(effective))
+    if args.render_only:
+        print(haproxy_config)
+        print(supervisor_config)
+        return 0
+    problem = check_config(values)
+    if problem:
+        return _fail(
+            f"HAProxy refuses the entry's configuration {haproxy_config}; nothing was "
+            f"started:\n{problem}",
+            EXIT_INVALID_SETTINGS,
+        )
+    print("ray-serve-haproxy: starting an entry with", flush=True)
+    for name, value, source in effective.rows():
+        if source != Source.DEFAULT:
+            print(f"  {name}={value} ({source.value})", flush=True)
+    argv = [*_supervisord_argv(), "-n", "-c", str(supervisor_config)]
+    os.execve(argv[0], argv, _supervisord_environment(effective))
+    return 0  # not reached
+
+
 # --- operator commands ------------------------------------------------------------------------
 
 
@@ -168,6 +212,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     if effective is None:
         return EXIT_INVALID_SETTINGS
     socket_path = effective.values.socket_path
+    if not args.socket and _recorded_role() == Role.ENTRY:
+        from .entry import socket_path as entry_socket
+
+        socket_path = str(entry_socket(effective.values.state_dir))
     paths = [args.socket] if args.socket else find_sockets(socket_path)
     if not paths:
         directory, name = os.path.split(socket_path)
@@ -188,10 +236,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_healthcheck(args: argparse.Namespace) -> int:
     from .healthcheck import Probe, run_checks
 
-    effective = _load(None)
+    role = _role_arg(args.role) or _recorded_role()
+    # The entry has no token (it talks to no Ray); a node's checks may ask the dashboard.
+    effective = _load(None, check_token=role != Role.ENTRY)
     if effective is None:
         return 1
-    role = _role_arg(args.role) or _recorded_role()
     probe = (
         Probe.LIVENESS if args.liveness else Probe.READINESS if args.readiness else Probe.DEFAULT
     )
@@ -384,7 +433,7 @@ def build_parser() -> Parser:
         parser.commands.append(name)
         return command
 
-    for role in Role:
+    for role in (Role.HEAD, Role.WORKER):
         node = add(
             role.value,
             functools.partial(cmd_node, role),
@@ -395,6 +444,18 @@ def build_parser() -> Parser:
             action="store_true",
             help="prepare directories and write supervisord.conf, print its path, start nothing",
         )
+
+    entry = add(
+        "entry",
+        cmd_entry,
+        "validate settings, then run HAProxy in front of every node (RSH_ENTRY_NODES) under "
+        "supervisord (exec)",
+    )
+    entry.add_argument(
+        "--render-only",
+        action="store_true",
+        help="write the entry's haproxy.cfg and supervisord.conf, print their paths, start nothing",
+    )
 
     check = add("check", cmd_check, "validate settings and the environment (haproxy, ports...)")
     check.add_argument(

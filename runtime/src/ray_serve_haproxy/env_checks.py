@@ -23,7 +23,7 @@ from .exposure import observed, planned
 from .host_facts import HostFacts
 from .listeners import Listener, listening
 from .placement import ConfigAsks, Deployment, Node, asks_of, problems, report
-from .processes import pids_by_comm
+from .processes import haproxy_processes, pids_by_comm
 from .settings_loader import EffectiveSettings, Role, Source
 from .state_dir import private_dir_problem, private_dirs
 
@@ -387,6 +387,8 @@ def run_checks(
 ) -> list[Finding]:
     """Every check; `running` (default: a raylet runs here) turns the free-port checks, which
     this node's own listeners would fail, into a report of those listeners."""
+    if role == Role.ENTRY:
+        return check_entry(effective, facts, ports, running)
     running = ray_runs_here() if running is None else running
     findings = [check_auth(effective)]
     if effective.values.enable_ha_proxy:
@@ -402,4 +404,34 @@ def run_checks(
     if ports and not running:
         findings += check_ports(effective, role)
     findings += check_exposure(effective, role, facts, listening() if running else None)
+    return findings
+
+
+def check_entry(
+    effective: EffectiveSettings, facts: HostFacts, ports: bool, running: bool | None
+) -> list[Finding]:
+    """The entry runs only HAProxy, over the nodes' client ports: its binary, directory,
+    resources and its own three ports. No token (it talks to no Ray), no replica ranges."""
+    values = effective.values
+    running = bool(haproxy_processes(values.haproxy_binary_path)) if running is None else running
+    findings = [
+        Finding(Level.OK, "RAY_AUTH_MODE", "entry: runs no Ray and needs no token"),
+        check_haproxy(values.haproxy_binary_path),
+    ]
+    problem = private_dir_problem(values.state_dir)
+    findings.append(
+        Finding(Level.FAIL, values.state_dir, f"{problem} (must be private)")
+        if problem
+        else Finding(Level.OK, values.state_dir, "private (mode 0700), or created so at start")
+    )
+    findings += check_resources(effective, facts)
+    if ports and not running:
+        own = [("RSH_HTTP_PORT", values.http_port, "0.0.0.0")]
+        if values.grpc_port:
+            own.append(("RSH_GRPC_PORT", values.grpc_port, "0.0.0.0"))
+        own.append(("RAY_SERVE_HAPROXY_METRICS_PORT", values.metrics_port, "127.0.0.1"))
+        for name, port, host in own:
+            problem = bind_problem(port, host)
+            level = Level.FAIL if problem else Level.OK
+            findings.append(Finding(level, f"tcp {host}:{port} ({name})", problem or "free"))
     return findings

@@ -104,29 +104,58 @@ def send(pids: Iterable[int], sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def drain_haproxy(binary: str | None, timeout_s: float) -> tuple[list[int], list[int]]:
+def drain_haproxy(
+    binary: str | None, timeout_s: float, withdraw_s: float = 0.0
+) -> tuple[list[int], list[int]]:
     """Soft-stops every HAProxy of ours and waits up to `timeout_s` for them to finish.
 
     SIGUSR1 closes the listeners (new connections are refused, so a load balancer moves on)
     while the requests in flight run to completion. Returns (found, still running).
+
+    With `withdraw_s` (counted in `timeout_s`), HAProxy first only releases its listening ports
+    (SIGTTOU) for that long, still serving the connections it has: whatever balances over the
+    nodes (the entry) sees its health checks refused and stops sending here before the soft
+    stop closes those connections. (A soft stop alone tells an HTTP/2 client to go away while
+    it may be sending a new stream, which then fails as refused.)
     """
     pids = haproxy_processes(binary)
     if not pids:
         return [], []
+    start = time.monotonic()
+    withdraw_s = min(withdraw_s, timeout_s)
+    if withdraw_s > 0:
+        send(pids, signal.SIGTTOU)
+        time.sleep(withdraw_s)
     send(pids, signal.SIGUSR1)
-    return pids, wait_gone(pids, max(0.0, timeout_s))
+    return pids, wait_gone(pids, max(0.0, timeout_s - (time.monotonic() - start)))
 
 
-def stop_haproxy(binary: str | None, grace_s: float = 5.0, log: bool = True) -> list[int]:
+def stop_haproxy(
+    binary: str | None, grace_s: float = 5.0, log: bool = True, withdraw_s: float = 0.0
+) -> list[int]:
     """Soft-stops (SIGUSR1) every HAProxy of ours, SIGKILLs what is left after `grace_s`.
 
     Returns the pids that were found. SIGUSR1 makes HAProxy close its listeners and finish
     the requests in flight; SIGKILL then guarantees nothing keeps holding the ports.
+
+    With `withdraw_s`, HAProxy first only releases its listening ports (SIGTTOU) for that long,
+    still serving the connections it has: whatever balances over the nodes sees its health
+    checks refused and stops sending here before the soft stop closes those connections. (A
+    soft stop alone tells an HTTP/2 client to go away while it may be sending a new stream,
+    which then fails as refused.)
     """
     pids = haproxy_processes(binary)
     if not pids:
         return []
-    if log:
+    if withdraw_s > 0:
+        if log:
+            print(
+                f"ray-serve-haproxy: HAProxy {pids} stops listening; soft stop in {withdraw_s:g}s",
+                flush=True,
+            )
+        send(pids, signal.SIGTTOU)
+        time.sleep(withdraw_s)
+    elif log:
         print(f"ray-serve-haproxy: soft-stopping leftover HAProxy {pids}", flush=True)
     send(pids, signal.SIGUSR1)
     remaining = wait_gone(pids, grace_s)

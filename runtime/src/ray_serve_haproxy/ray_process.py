@@ -4,11 +4,13 @@
 do in a container:
   - before starting, kill HAProxy processes of ours left from an earlier run: HAProxy binds
     with SO_REUSEPORT, so an orphan would share :8000 with the new one, on a stale config;
-  - on SIGTERM, stop the node within RSH_SHUTDOWN_TIMEOUT_S: first drain HAProxy (listeners
-    closed, requests in flight finish), then a plain `ray stop` (graceful; `--force` leaves
-    HAProxy running and holding its ports), then kill whatever is left. HAProxy's own
-    `hard-stop-after` (how long a process replaced by a reload may serve) plays no part here,
-    so it can be as long as the longest request while the node still stops in time.
+  - on SIGTERM, stop the node within RSH_SHUTDOWN_TIMEOUT_S: first withdraw HAProxy from
+    whatever balances over the nodes (it releases its ports, so the entry's checks fail and
+    traffic moves to other nodes), then drain it (requests in flight finish), then a plain
+    `ray stop` (graceful; `--force` leaves HAProxy running and holding its ports), then kill
+    whatever is left. HAProxy's own `hard-stop-after` (how long a process replaced by a reload
+    may serve) plays no part here, so it can be as long as the longest request while the node
+    still stops in time.
 `drain` (preStop hooks) takes the same path: it signals run-ray, or stops Ray itself when Ray
 was not started by the runtime (e.g. KubeRay's own `ray start`).
 """
@@ -30,6 +32,9 @@ from .processes import drain_haproxy, is_alive, pids_by_comm, stop_haproxy, wait
 from .settings import RAY_STOP_RESERVE_S, Settings
 from .settings_loader import Role
 from .state_dir import RUN_RAY_PIDFILE
+from .value_types import Password
+
+REDIS_PASSWORD_FLAG = "--redis-password"
 
 # Time for `ray start --block` itself to exit once `ray stop` took its daemons. Short: on
 # SIGTERM, Ray 2.60's `ray start` first asks the GCS to drain the node, which on a stopped head
@@ -41,6 +46,9 @@ HAPROXY_SOFT_STOP_GRACE_S = 5
 RAY_CLI_STARTUP_S = 3
 # Polls (0.5 s apart) without a raylet, after one was seen, before run-ray calls Ray gone.
 RAYLET_GONE_POLLS = 6
+# How long a stopping node's HAProxy only refuses new connections before its soft stop: longer
+# than a balancer in front needs to take the node out (the entry: 2 checks 1 s apart).
+WITHDRAW_S = 3
 # What a stop may take beyond RSH_SHUTDOWN_TIMEOUT_S (`ray start` exiting, the process table
 # settling): supervisord's stopwaitsecs and the orchestrator's grace period add at least this.
 STOP_MARGIN_S = 5
@@ -73,6 +81,9 @@ def ray_start_argv(values: Settings, role: Role, ray: str | None = None) -> list
         if values.head_address is None:
             raise ValueError("a worker needs RSH_HEAD_ADDRESS")
         argv.append(f"--address={values.head_address}")
+    if role == Role.HEAD and values.redis_password is not None:
+        # Ray reads the Redis password from its command line only (no variable for it).
+        argv.append(f"{REDIS_PASSWORD_FLAG}={values.redis_password}")
     argv += _network_args(values)
     if values.num_cpus is not None:
         argv.append(f"--num-cpus={values.num_cpus}")
@@ -82,6 +93,18 @@ def ray_start_argv(values: Settings, role: Role, ray: str | None = None) -> list
         *values.ray_start_args,
     ]
     return argv
+
+
+def masked(argv: list[str]) -> str:
+    """argv as one line for the log, a Redis password (`--redis-password[=]X`) replaced."""
+    shown: list[str] = []
+    for arg in argv:
+        if shown and shown[-1] == REDIS_PASSWORD_FLAG:
+            arg = Password.MASK
+        elif arg.startswith(f"{REDIS_PASSWORD_FLAG}="):
+            arg = f"{REDIS_PASSWORD_FLAG}={Password.MASK}"
+        shown.append(arg)
+    return " ".join(shown)
 
 
 def _network_args(values: Settings) -> list[str]:
@@ -111,11 +134,13 @@ def graceful_stop(
     *,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Stops this node within `budget_s`: drain HAProxy, `ray stop`, then kill what is left."""
+    """Stops this node within `budget_s`: withdraw and drain HAProxy, `ray stop`, then kill what
+    is left. HAProxy goes first: `ray stop` would take it down with its HAProxyManager, requests
+    in flight and all."""
     deadline = clock() + budget_s
     drain_s = budget_s - RAY_STOP_RESERVE_S
     started = clock()
-    found, busy = drain_haproxy(haproxy_binary, drain_s)
+    found, busy = drain_haproxy(haproxy_binary, drain_s, withdraw_s=min(WITHDRAW_S, drain_s / 2))
     if busy:
         log(f"HAProxy {busy} still serving after {drain_s}s of draining; stopping Ray anyway")
     elif found:
@@ -183,14 +208,17 @@ def run_ray(
             log("stopped HAProxy processes left from an earlier run")
         if stop_requested.is_set():
             return 0
-        log(f"starting: {' '.join(command)}")
+        log(f"starting: {masked(command)}")
         child = subprocess.Popen(command)
         seen_raylet, missing = False, 0
         while not stop_requested.wait(0.5):
             code = child.poll()
             if code is not None:
                 log(f"`ray start` exited with status {code}; cleaning up")
-                stop_haproxy(haproxy_binary, grace_s=HAPROXY_SOFT_STOP_GRACE_S)
+                # Its HAProxy may outlive Ray (orphaned when Ray's processes were killed) and
+                # still route to replicas on other nodes: let the balancers in front move away,
+                # then let it finish the requests in flight.
+                stop_haproxy(haproxy_binary, grace_s=stop_timeout_s, withdraw_s=WITHDRAW_S)
                 return code or 1  # Ray is meant to run until stopped
             if ray_alive():
                 seen_raylet, missing = True, 0

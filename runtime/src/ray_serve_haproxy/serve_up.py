@@ -3,7 +3,9 @@
 Runs as supervisord's `serve-up` program next to Ray. Waits for the cluster, starts Serve with
 HTTP on 0.0.0.0:RSH_HTTP_PORT (and gRPC on RSH_GRPC_PORT when there are servicer functions),
 deploys the config through the dashboard's REST API (what `serve deploy` does) and waits
-until every application is RUNNING and HAProxy answers /-/healthz. Leaves
+until every application is RUNNING and HAProxy answers /-/healthz and lists its routes. A head
+that restarts on fault-tolerant GCS storage finds Serve's applications recovered and does not
+deploy the config again (it is deployed once per cluster). Leaves
 RSH_STATE_DIR/serve-ready, or serve-failed with the reason (and exits 1). Ray is imported
 only here, and only when the command runs.
 """
@@ -131,6 +133,19 @@ def app_names(config: dict[str, Any]) -> list[str]:
     return [str(app.get("name", "default")) for app in config["applications"]]
 
 
+def deploy_plan(config: dict[str, Any], existing: Sequence[str]) -> tuple[bool, list[str]]:
+    """(deploy the config?, applications to wait for).
+
+    A cluster whose Serve already has applications is one the head rejoined after a restart on
+    fault-tolerant GCS storage: Serve recovered them, with their running replicas. They are the
+    truth (a `serve deploy` may have changed them since) and deploying the file again would
+    undo that, so the config is deployed once per cluster only.
+    """
+    if existing:
+        return False, sorted(existing)
+    return True, app_names(config)
+
+
 def _connect(ray: ModuleType, deadline: float) -> None:
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -183,6 +198,10 @@ def placement_problem(ray: ModuleType, config: dict[str, Any]) -> str | None:
     return report(asks, nodes) if problems(asks, nodes) else None
 
 
+def _diagnose(ray: ModuleType, config: dict[str, Any] | None) -> str | None:
+    return placement_problem(ray, config) if config is not None else None
+
+
 def _wait_running(
     serve: ModuleType,
     names: list[str],
@@ -217,23 +236,30 @@ def _wait_running(
 
 
 def _wait_healthz(http_port: int, deadline: float, *, no_routes_ok: bool = False) -> str:
-    """Waits until Serve's proxy on this node answers /-/healthz with 200 (or, with
-    `no_routes_ok`, with the 503 of a Serve that has no application yet); returns the answer."""
+    """Waits until Serve's proxy on this node answers /-/healthz with 200 and lists its routes
+    (HAProxy may listen, and on the head even report healthy, before Serve sent it any), or,
+    with `no_routes_ok`, with the 503 of a Serve that has no application yet; returns the
+    answer."""
     url = f"http://127.0.0.1:{http_port}/-/healthz"
+    routes_url = f"http://127.0.0.1:{http_port}/-/routes"
     deadline = max(deadline, time.monotonic() + MIN_HEALTHZ_WAIT_S)
     last = "no answer"
     while time.monotonic() < deadline:
         try:
             response = requests.get(url, timeout=2)
             if response.status_code == 200:
-                return "200"
-            last = f"{response.status_code} {response.text[:120]!r}"
-            if no_routes_ok and response.status_code == 503 and NO_ROUTES_MESSAGE in response.text:
-                return last
+                routes = requests.get(routes_url, timeout=2)
+                if no_routes_ok or (routes.status_code == 200 and routes.text.startswith('{"/')):
+                    return "200"
+                last = f"/-/routes: {routes.status_code} {routes.text[:120]!r}"
+            else:
+                last = f"{response.status_code} {response.text[:120]!r}"
+                if no_routes_ok and response.status_code == 503 and NO_ROUTES_MESSAGE in last:
+                    return last
         except requests.RequestException as exc:
             last = type(exc).__name__
         time.sleep(POLL_S)
-    raise ServeUpError(f"{url} did not answer 200 (last: {last})")
+    raise ServeUpError(f"{url} did not answer 200 with routes listed (last: {last})")
 
 
 def serve_up(
@@ -287,18 +313,29 @@ def serve_up(
         )
         serve.start(http_options=http_options, grpc_options=grpc_options)
         summary = f"Serve started, {listeners}"
-        names = app_names(config) if config is not None else []
-        if config is not None and names:
-            log(f"deploying {config_path} (applications: {', '.join(names)})")
+        existing = sorted(serve.status().applications)
+        names = existing
+        if config is not None:
+            deploy, names = deploy_plan(config, existing)
             deadline = time.monotonic() + timeout_s
-            # Said before waiting: Serve itself only shows the replicas as PENDING. Workers may
-            # still be joining, so this is a warning, and the verdict comes at the timeout.
-            problem = placement_problem(ray, config)
-            if problem:
-                log(f"placement: {problem}; waiting up to {timeout_s}s for nodes that fit")
-            _deploy(dashboard_url, config, deadline, token)
-            _wait_running(serve, names, deadline, timeout_s, lambda: placement_problem(ray, config))
-            summary += f"; {config_path} RUNNING: {', '.join(names)}"
+            if deploy and names:
+                log(f"deploying {config_path} (applications: {', '.join(names)})")
+                # Said before waiting: Serve itself only shows the replicas as PENDING. Workers
+                # may still be joining, so this is a warning, and the verdict comes at the
+                # timeout.
+                problem = placement_problem(ray, config)
+                if problem:
+                    log(f"placement: {problem}; waiting up to {timeout_s}s for nodes that fit")
+                _deploy(dashboard_url, config, deadline, token)
+                summary += f"; {config_path} RUNNING: {', '.join(names)}"
+            elif names:
+                log(
+                    f"Serve recovered applications {', '.join(names)} from the GCS: not "
+                    f"deploying {config_path} again"
+                )
+                summary += f"; recovered applications RUNNING: {', '.join(names)}"
+        if names:
+            _wait_running(serve, names, deadline, timeout_s, lambda: _diagnose(ray, config))
         # Without an application Serve's proxy answers 503 "Route table is not populated yet"
         # (HAProxy mode; README): Serve is up, and the readiness probe stays red until a
         # deploy (`serve deploy`, the dashboard's REST API) adds a route.

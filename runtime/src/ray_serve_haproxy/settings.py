@@ -20,6 +20,8 @@ from .value_types import (
     AbsPath,
     Choice,
     Duration,
+    EntryNode,
+    EntryNodeList,
     FilePath,
     Flag01,
     Host,
@@ -28,10 +30,13 @@ from .value_types import (
     IntRange,
     LogTarget,
     NodeIP,
+    Password,
     PathList,
     Port,
     PortOrOff,
+    RedisAddressList,
     ShellArgs,
+    StorageNamespace,
     ValueType,
 )
 
@@ -76,6 +81,10 @@ def derived_hard_stop_after(timeout_server_s: int | None, timeout_client_s: int)
     return min(MAX_HARD_STOP_AFTER_S, wait + SERVE_KEEP_ALIVE_S)
 
 
+# Values of RAY_gcs_storage (Ray's own; Redis is chosen by RAY_REDIS_ADDRESS instead).
+GCS_MEMORY = "memory"
+GCS_ROCKSDB = "rocksdb"
+
 # More HAProxy threads than this rarely helps a single node's ingress (and the guide's default).
 MAX_DERIVED_NBTHREAD = 4
 
@@ -90,6 +99,8 @@ class Group(StrEnum):
     RUNTIME = "Runtime"
     NETWORK = "Node address and Ray's ports (host networking, firewalls)"
     AUTH = "Token authentication"
+    GCS = "GCS fault tolerance"
+    ENTRY = "Entry (HAProxy in front of every node)"
 
 
 @dataclass(frozen=True)
@@ -739,6 +750,153 @@ class Settings:
             "Head: the Ray Client server's port (`--ray-client-server-port`). Whoever reaches "
             "it can run code on the cluster: keep it closed to everyone but the cluster's users.",
             default=10001,
+        )
+    )
+
+    # --- GCS fault tolerance ----------------------------------------------------------------
+    gcs_storage: str = setting(
+        Spec(
+            "RAY_gcs_storage",
+            Group.GCS,
+            Choice(
+                GCS_MEMORY,
+                GCS_ROCKSDB,
+                hint="For Redis set RAY_REDIS_ADDRESS and leave this `memory`.",
+            ),
+            "Head: where the GCS keeps the cluster's state (Ray's variable). `memory` (Ray's "
+            "default): the state dies with the head, so a restarted head starts a new cluster "
+            "and the workers restart too. `rocksdb`: Ray 2.60's embedded storage in "
+            "`RAY_gcs_storage_path`; a restarted or replaced head recovers the cluster while "
+            "workers, replicas and their HAProxy keep serving. For external Redis set "
+            "`RAY_REDIS_ADDRESS` instead and leave this `memory`.",
+            default=GCS_MEMORY,
+            ray=True,
+        )
+    )
+    gcs_storage_path: str | None = setting(
+        Spec(
+            "RAY_gcs_storage_path",
+            Group.GCS,
+            AbsPath(),
+            "Head: directory of the RocksDB storage (Ray's variable); required with "
+            "`RAY_gcs_storage=rocksdb` and must be writable. Put it on a volume so that it "
+            "outlives the container (compose: the named volume `gcs`).",
+            unset_means="unset",
+            ray=True,
+        )
+    )
+    redis_address: tuple[str, ...] | None = setting(
+        Spec(
+            "RAY_REDIS_ADDRESS",
+            Group.GCS,
+            RedisAddressList(),
+            "Head: external Redis that keeps the GCS state (Ray's variable), the other "
+            "fault-tolerant storage; needs `RAY_external_storage_namespace`, excludes "
+            "`RAY_gcs_storage=rocksdb`. Use a Redis that is itself highly available.",
+            unset_means="unset (no Redis)",
+            ray=True,
+        )
+    )
+    redis_password: str | None = setting(
+        Spec(
+            "RSH_REDIS_PASSWORD",
+            Group.GCS,
+            Password(),
+            "Head: password of `RAY_REDIS_ADDRESS`, passed as `ray start --redis-password` "
+            "(Ray has no variable for it). Masked in `config` and logs.",
+            unset_means="unset",
+            secret=True,
+        )
+    )
+    external_storage_namespace: str | None = setting(
+        Spec(
+            "RAY_external_storage_namespace",
+            Group.GCS,
+            StorageNamespace(),
+            "Head: prefix of this cluster's keys in Redis (Ray's variable). Required with "
+            "`RAY_REDIS_ADDRESS`: a replacement head must use the same one to recover the "
+            "cluster, and clusters sharing one Redis must use different ones (KubeRay uses "
+            "the RayCluster's UID).",
+            unset_means="unset (Ray's `default`)",
+            ray=True,
+        )
+    )
+    gcs_reconnect_timeout_s: int = setting(
+        Spec(
+            "RAY_gcs_rpc_server_reconnect_timeout_s",
+            Group.GCS,
+            IntRange(1, 86_400, "seconds"),
+            "Every node: how long Ray's processes keep running without the head's GCS "
+            "before they give up and exit (Ray's variable and default). With fault-tolerant "
+            "storage, workers keep serving for this long while the head restarts or is "
+            "replaced: size it above that time (compose: 300).",
+            default=60,
+            ray=True,
+        )
+    )
+    # --- Entry ------------------------------------------------------------------------------
+    entry_nodes: tuple[EntryNode, ...] | None = setting(
+        Spec(
+            "RSH_ENTRY_NODES",
+            Group.ENTRY,
+            EntryNodeList(),
+            "Entry: the nodes whose HAProxy it balances over, `host[:port]` (port default "
+            "`RSH_HTTP_PORT`; gRPC goes to `RSH_GRPC_PORT` on the same hosts). A host name is "
+            "resolved by HAProxy while it runs (the nameservers of /etc/resolv.conf, no "
+            "search domains: use names the nameserver answers as they are) and every address "
+            "it returns becomes a server, so a compose service name follows `--scale`; an IP "
+            "address is used as given. Required for `entry`.",
+            unset_means="unset (required by `entry`)",
+        )
+    )
+    entry_slots: int = setting(
+        Spec(
+            "RSH_ENTRY_SLOTS",
+            Group.ENTRY,
+            IntRange(1, 1024),
+            "Entry: servers per host name of `RSH_ENTRY_NODES`, i.e. the most addresses one "
+            "name can resolve to (nodes of a scaled compose service).",
+            default=16,
+        )
+    )
+    entry_check_inter: str = setting(
+        Spec(
+            "RSH_ENTRY_CHECK_INTER",
+            Group.ENTRY,
+            Duration(),
+            "Entry: interval (and timeout) of its health check of each node: `/-/healthz` "
+            "answers 200 and `/-/routes` lists at least one route.",
+            default="1s",
+        )
+    )
+    entry_check_fall: int = setting(
+        Spec(
+            "RSH_ENTRY_CHECK_FALL",
+            Group.ENTRY,
+            IntRange(1, 1000),
+            "Entry: failed checks before a node is taken out. A refused or timed-out "
+            "connection on live traffic takes it out at once.",
+            default=2,
+        )
+    )
+    entry_check_rise: int = setting(
+        Spec(
+            "RSH_ENTRY_CHECK_RISE",
+            Group.ENTRY,
+            IntRange(1, 1000),
+            "Entry: passed checks before a node gets traffic (again).",
+            default=2,
+        )
+    )
+    entry_connect_timeout: str = setting(
+        Spec(
+            "RSH_ENTRY_CONNECT_TIMEOUT",
+            Group.ENTRY,
+            Duration(),
+            "Entry: TCP connect timeout to a node. A connection that fails or times out is "
+            "retried on another node (nothing was sent yet), so a short one turns a dead "
+            "node into a short delay instead of an error.",
+            default="500ms",
         )
     )
 

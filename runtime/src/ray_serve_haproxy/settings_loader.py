@@ -17,6 +17,8 @@ from typing import Any
 from .auth_token import TokenFileError, hidden, read_token_file
 from .host_facts import HostFacts
 from .settings import (
+    GCS_MEMORY,
+    GCS_ROCKSDB,
     MAX_DERIVED_NBTHREAD,
     OBJECT_STORE_MINIMUM_BYTES,
     SERVE_KEEP_ALIVE_S,
@@ -48,6 +50,8 @@ FALLBACK_PROXY_PORTS = (
 class Role(StrEnum):
     HEAD = "head"
     WORKER = "worker"
+    # HAProxy in front of every node's HAProxy (entry.py); runs no Ray.
+    ENTRY = "entry"
 
 
 class Source(StrEnum):
@@ -166,7 +170,8 @@ def load_settings(
     """Parse, derive and validate every setting; raises InvalidSettings listing all errors.
 
     check_token=False skips reading the token file, for commands that never talk to Ray's
-    control plane (the syslog receiver, `status`, `drain`), e.g. in a sidecar that has none.
+    control plane (the syslog receiver, `status`, `drain`), e.g. in a sidecar that has none;
+    the entry role never reads it.
     """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
@@ -194,7 +199,8 @@ def load_settings(
     derivations: dict[str, str] = {}
     _derive(values, sources, facts, derivations)
     _cross_check(values, sources, role, facts, errors, env)
-    if check_token:
+    # The entry runs no Ray and only forwards to HAProxy's client ports: it needs no token.
+    if check_token and role != Role.ENTRY:
         _check_token_file(values, errors)
     if errors:
         raise InvalidSettings(errors)
@@ -379,9 +385,11 @@ def _cross_check(
 ) -> None:
     env_of = {name: spec.env for name, spec in specs()}
 
+    spec_of = dict(specs())
+
     def error(name: str, problem: str, value: Any = None) -> None:
-        shown = values[name] if value is None else value
-        errors.append(SettingError(env_of[name], str(shown), problem))
+        shown = _render(spec_of[name], values[name]) if value is None else str(value)
+        errors.append(SettingError(env_of[name], shown, problem))
 
     # Replica port ranges: min <= max, disjoint, and clear of every fixed port.
     ranges: list[tuple[str, str, str]] = []
@@ -575,6 +583,68 @@ def _cross_check(
         error(
             "head_address",
             "required for `worker`; allowed: host:port of the head's GCS, e.g. head:6379",
+            value="",
+        )
+
+    if role == Role.ENTRY and values["entry_nodes"] is None:
+        error(
+            "entry_nodes",
+            "required for `entry`; allowed: the nodes' host[:port], e.g. head,worker",
+            value="",
+        )
+
+    _check_gcs_storage(values, role, error)
+
+
+def _check_gcs_storage(
+    values: Mapping[str, Any], role: Role | None, error: Callable[..., None]
+) -> None:
+    """Combinations of the GCS storage settings that cannot work. The storage itself is the
+    head's business; a worker only needs RAY_gcs_rpc_server_reconnect_timeout_s."""
+    if not _valid(
+        values, "gcs_storage", "gcs_storage_path", "redis_address", "external_storage_namespace"
+    ):
+        return
+    storage, path = values["gcs_storage"], values["gcs_storage_path"]
+    redis, namespace = values["redis_address"], values["external_storage_namespace"]
+    if storage == GCS_ROCKSDB and redis is not None:
+        error(
+            "redis_address",
+            f"set together with RAY_gcs_storage={GCS_ROCKSDB}; allowed: one fault-tolerant "
+            f"storage (unset RAY_REDIS_ADDRESS, or RAY_gcs_storage={GCS_MEMORY} for Redis)",
+        )
+    if storage == GCS_MEMORY and path is not None:
+        error(
+            "gcs_storage_path",
+            f"set while RAY_gcs_storage={GCS_MEMORY}: Ray would not use it and the cluster's "
+            f"state would still die with the head; allowed: RAY_gcs_storage={GCS_ROCKSDB}, or "
+            "unset the path",
+        )
+    if _valid(values, "redis_password") and values["redis_password"] is not None and not redis:
+        error(
+            "redis_password",
+            "set without RAY_REDIS_ADDRESS; allowed: only together with a Redis address",
+        )
+    if role == Role.WORKER or role == Role.ENTRY:
+        return
+    if storage == GCS_ROCKSDB:
+        if path is None:
+            error(
+                "gcs_storage_path",
+                f"required with RAY_gcs_storage={GCS_ROCKSDB}; allowed: a writable directory "
+                "on a volume that outlives the container, e.g. /var/lib/ray/gcs",
+                value="",
+            )
+        else:
+            problem = _dir_problem(path)
+            if problem:
+                error("gcs_storage_path", f"{problem}; allowed: a directory this user can write")
+    if redis is not None and namespace is None:
+        error(
+            "external_storage_namespace",
+            "required with RAY_REDIS_ADDRESS: the key prefix of this cluster's state, which a "
+            "replacement head must use again and other clusters on the same Redis must not; "
+            "allowed: e.g. the cluster's name",
             value="",
         )
 

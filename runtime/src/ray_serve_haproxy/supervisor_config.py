@@ -141,3 +141,30 @@ def render_supervisor_config(
         ray_stopwaitsecs=values.shutdown_timeout_s + STOP_MARGIN_S,
         serve_up_command=serve_up_command,
     )
+
+
+def render_entry_supervisor_config(
+    effective: EffectiveSettings, *, python: str | None = None
+) -> str:
+    """supervisord for the entry: its HAProxy and the watchdog, no Ray."""
+    from .entry import haproxy_argv
+
+    values = effective.values
+    python = python or sys.executable
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("ray_serve_haproxy", "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # an INI file, not HTML
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(sv=sv, sv_command=sv_command)
+    return env.get_template("supervisord-entry.conf.j2").render(
+        state_dir=values.state_dir,
+        watchdog_command=_runtime(python, "watchdog", "--program", "haproxy"),
+        haproxy_command=haproxy_argv(values),
+        # Like a node's stop: the soft stop lets requests in flight finish for at most
+        # RSH_SHUTDOWN_TIMEOUT_S (hard-stop-after may be far longer), then supervisord kills.
+        stopwaitsecs=values.shutdown_timeout_s,
+    )

@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -368,3 +369,130 @@ class Choice(ValueType[str]):
         if text not in self.choices:
             raise self.refuse("not one of these words", self.hint)
         return text
+
+
+# Ray reads RAY_REDIS_ADDRESS as `host:port`, `redis://host:port` or `rediss://host:port` (TLS),
+# comma-separated for shards (ray/_private/services.py get_address).
+_REDIS_SCHEMES = ("redis://", "rediss://")
+
+
+class RedisAddressList(ValueType[tuple[str, ...]]):
+    """Ray's external Redis address(es)."""
+
+    @property
+    def allowed(self) -> str:
+        return "comma-separated `host:port`, `redis://host:port` or `rediss://host:port` (TLS)"
+
+    def parse(self, raw: str) -> tuple[str, ...]:
+        entries = [part.strip() for part in raw.split(",") if part.strip()]
+        if not entries:
+            raise self.refuse("no address")
+        for entry in entries:
+            address = entry
+            for scheme in _REDIS_SCHEMES:
+                address = address.removeprefix(scheme)
+            if "://" in address:
+                raise self.refuse(f"{entry!r} has an unknown scheme")
+            try:
+                host, port = split_host_port(address)
+            except ValueError:
+                raise self.refuse(f"{entry!r}: port is not a number") from None
+            if port is None:
+                raise self.refuse(f"{entry!r} has no port")
+            if not _valid_host(host) or not 1 <= port <= 65535:
+                raise self.refuse(f"{entry!r} is not host:port")
+        return tuple(entries)
+
+    def render(self, value: tuple[str, ...]) -> str:
+        return ",".join(value)
+
+
+class Password(ValueType[str]):
+    """A password: any single line; never shown (`config`, logs) other than masked. (Unlike the
+    cluster's token, see auth_token.Secret, Ray takes it only as a command-line argument.)"""
+
+    MASK = "********"
+
+    @property
+    def allowed(self) -> str:
+        return "one line of text (shown masked)"
+
+    def parse(self, raw: str) -> str:
+        # Not stripped: spaces may be part of a password.
+        if not raw or "\n" in raw or "\r" in raw or "\0" in raw:
+            raise self.refuse("empty, or contains a newline or NUL")
+        return raw
+
+    def render(self, value: str) -> str:
+        # Rendering is for display (`config`, the start-up log, the docs); the runtime passes
+        # the value itself only where Ray needs it.
+        return self.MASK
+
+
+# Ray prefixes every key of the cluster's state in the external store with this namespace;
+# KubeRay uses the RayCluster's UID. Characters that are safe in keys, file names and shells.
+_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,255}$")
+
+
+class StorageNamespace(ValueType[str]):
+    @property
+    def allowed(self) -> str:
+        return "1-256 characters: letters, digits, `_ . : -` (not first)"
+
+    def parse(self, raw: str) -> str:
+        text = raw.strip()
+        if not _NAMESPACE.match(text):
+            raise self.refuse(f"{text!r} is not a storage namespace")
+        return text
+
+
+@dataclass(frozen=True)
+class EntryNode:
+    """One `host[:port]` of the entry's node list; port None means RSH_HTTP_PORT."""
+
+    host: str
+    port: int | None = None
+
+    @property
+    def is_address(self) -> bool:
+        """An IP address (used as given) rather than a name (resolved by HAProxy)."""
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            return False
+        return True
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port is None else f"{host}:{self.port}"
+
+
+class EntryNodeList(ValueType[tuple[EntryNode, ...]]):
+    """Comma-separated `host[:port]` entries: the nodes an entry balances over."""
+
+    @property
+    def allowed(self) -> str:
+        return "comma-separated `host[:port]` (host name or IP address; `[v6]:port`)"
+
+    def parse(self, raw: str) -> tuple[EntryNode, ...]:
+        entries = [part.strip() for part in raw.split(",") if part.strip()]
+        if not entries:
+            raise self.refuse("no node")
+        nodes: list[EntryNode] = []
+        for entry in entries:
+            try:
+                host, port = split_host_port(entry)
+            except ValueError:
+                raise self.refuse(f"{entry!r}: port is not a number") from None
+            if host.startswith("[") or not _valid_host(host):
+                raise self.refuse(f"{entry!r} is not a host name or IP address")
+            if port is not None and not 1 <= port <= 65535:
+                raise self.refuse(f"{entry!r}: port out of range 1-65535")
+            node = EntryNode(host, port)
+            if node in nodes:
+                raise self.refuse(f"{entry!r} is listed twice")
+            nodes.append(node)
+        return tuple(nodes)
+
+    def render(self, value: tuple[EntryNode, ...]) -> str:
+        return ",".join(str(node) for node in value)

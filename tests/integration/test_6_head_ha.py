@@ -1,0 +1,257 @@
+"""The head is no single point of failure: with the GCS state in RocksDB on the `gcs` volume, the
+head's gcs_server killed (the container restarts) and the head container replaced by a new one
+at a new address, each under HTTP and gRPC traffic through the entry. The replacement (a
+graceful stop) fails no request; the kill fails no HTTP request and at most the gRPC calls that
+were inside the head's HAProxy when Ray's cascade SIGKILLed it. The workers and their replicas
+never restart; the head comes back into the cluster and serves again, with its own HAProxy
+routing before the entry sends it anything (never a 404 for a known route); a deployment made
+after the recovery serves.
+
+Last in the session: it needs the whole cluster and leaves it serving the demo as deployed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from .cluster import APPS, Cluster, note, wait_for
+from .grpc_client import generate_stubs
+from .traffic import (
+    GRPC_CLIENTS,
+    HTTP_CLIENTS,
+    FaultReport,
+    Traffic,
+    check_haproxy_killed,
+    run_through,
+)
+
+pytestmark = pytest.mark.integration
+
+# How long the head may take to come back: the container restarts, RocksDB reopens, the Serve
+# controller recovers, HAProxy on the head gets its routes (about 30-40 s measured).
+MAX_HEAD_RETURN_S = 180
+AFTER_RECOVERY_APP = "after-recovery"
+
+
+@pytest.fixture(scope="module")
+def pb(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    return generate_stubs(tmp_path_factory.mktemp("grpc-stubs"))
+
+
+@pytest.fixture(scope="module")
+def ha(cluster: Cluster) -> Iterator[Cluster]:
+    """The session's cluster serving, with the head UP in the entry."""
+    cluster.wait_serving(timeout_s=300)
+    wait_for("the head UP in the entry", lambda: head_routed(cluster), timeout_s=120)
+    yield cluster
+
+
+def head_routed(cluster: Cluster) -> bool:
+    """The entry sends traffic to the head's HAProxy."""
+    return cluster.project.ip(cluster.head) in cluster.entry_up_addresses()
+
+
+def started_at(container: Any) -> str:
+    container.reload()
+    return str(container.attrs["State"]["StartedAt"])
+
+
+class HeadProbe:
+    """Polls the head's own HAProxy (at its current address) for a known route and /-/healthz,
+    recording every answer: a 404 for a route Serve has must never come with a healthy node."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.answers: list[tuple[float, str, str]] = []  # (time, /hello status, healthz status)
+
+    def poll(self) -> None:
+        try:
+            base = self.cluster.node_url(self.cluster.head)
+        except Exception:  # the container is being replaced
+            self.answers.append((time.monotonic(), "no container", "-"))
+            return
+        statuses = []
+        for path in (APPS["hello"], "/-/healthz"):
+            try:
+                statuses.append(str(requests.get(base + path, timeout=1).status_code))
+            except requests.RequestException as exc:
+                statuses.append(type(exc).__name__)
+        self.answers.append((time.monotonic(), statuses[0], statuses[1]))
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for _, hello, healthz in self.answers:
+            key = f"{hello}/{healthz}"
+            counts[key] = counts.get(key, 0) + 1
+        return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+
+
+def _check_head_fault(
+    cluster: Cluster,
+    pb: tuple[Any, Any],
+    label: str,
+    action: Callable[[], None],
+    new_head: Callable[[], bool],
+    *,
+    graceful: bool,
+) -> None:
+    """`action` under traffic; waits until `new_head()` (the head restarted or was replaced)
+    and the entry routes to it again, then checks what the fault did."""
+    workers = cluster.workers()
+    worker_starts = {w.name: started_at(w.container) for w in workers}
+    replicas_before = cluster.replica_ids()
+    head_ip_before = cluster.project.ip(cluster.head)
+    probe = HeadProbe(cluster)
+
+    def head_back() -> bool:
+        probe.poll()
+        try:
+            return new_head() and head_routed(cluster)
+        except Exception:  # no head container for a moment
+            return False
+
+    with Traffic(cluster, pb) as traffic:
+        fault = run_through(
+            traffic, action, until=head_back, steady_s=10, give_up_s=MAX_HEAD_RETURN_S
+        )
+        back_after = time.monotonic() - fault.at
+        time.sleep(3)  # traffic through the head again
+    elapsed = traffic.elapsed()
+    head_ip = cluster.project.ip(cluster.head)
+    note(
+        f"\n{label}: the entry routed to the head again {back_after:.1f}s later "
+        f"(head {head_ip_before} -> {head_ip}); the head's own HAProxy (/hello status / "
+        f"/-/healthz status: count): {probe.summary()}"
+    )
+    reports = [FaultReport(p, s, fault) for p, s in traffic.by_protocol().items()]
+    for report in reports:
+        note(f"  {report.line(elapsed)}")
+        if report.failed:
+            print(f"  first failure: {report.failed[0].outcome} {report.failed[0].detail}")
+    assert head_routed(cluster), f"the head never came back into the entry ({label})"
+    for report in reports:
+        assert len(report.samples) > 200, report.line(elapsed)
+        if graceful:  # the head's HAProxy withdrew, then finished what it had: nothing fails
+            assert not report.failed, report.line(elapsed)
+    if not graceful:
+        check_haproxy_killed(reports, {"HTTP": HTTP_CLIENTS, "gRPC": GRPC_CLIENTS})
+    # Through the entry, never a 404; and the head's HAProxy itself never reported healthy
+    # while it answered a known route with 404.
+    for _, hello, healthz in probe.answers:
+        assert not (hello == "404" and healthz == "200"), probe.summary()
+
+    # The workers kept running: same containers, never restarted, same replicas.
+    assert {w.name: started_at(w.container) for w in cluster.workers()} == worker_starts
+    replicas_after = cluster.replica_ids()
+    note(f"  replicas before == after: {replicas_before == replicas_after}")
+    assert replicas_after == replicas_before
+    # The head is back in the cluster at its (possibly new) address, the workers still in it.
+    expected = {head_ip, *(w.ip for w in workers)}
+    wait_for(
+        f"the head and the workers ALIVE in Ray's node list ({sorted(expected)})",
+        lambda: cluster.alive_node_ips() >= expected,
+        timeout_s=60,
+    )
+    # The head's own HAProxy serves the routes (and its healthcheck agrees).
+    response = requests.get(cluster.node_url(cluster.head, APPS["hello"]), timeout=10)
+    assert response.status_code == 200 and response.json()["app"] == "hello"
+
+
+def test_head_gcs_server_killed_under_load(ha: Cluster, pb: tuple[Any, Any]) -> None:
+    head = ha.head
+    restarts = int(head.attrs["RestartCount"])
+    gcs = [p for p in ha.processes(head) if p.args.split(" ", 1)[0].endswith("gcs_server")]
+    assert len(gcs) == 1, gcs
+
+    def kill_gcs() -> None:
+        code, out = ha.project.exec(head, ["kill", "-KILL", str(gcs[0].pid)])
+        assert code == 0, out
+
+    def restarted() -> bool:
+        head.reload()
+        return int(head.attrs["RestartCount"]) > restarts
+
+    label = f"kill -9 gcs_server (pid {gcs[0].pid}) on the head"
+    _check_head_fault(ha, pb, label, kill_gcs, restarted, graceful=False)
+    head.reload()
+    assert int(head.attrs["RestartCount"]) == restarts + 1  # the watchdog, then the policy
+
+    # A deployment made after the recovery serves (through the entry) next to the others.
+    config = ha.serve_config()
+    extra = {
+        "name": AFTER_RECOVERY_APP,
+        "route_prefix": f"/{AFTER_RECOVERY_APP}",
+        "import_path": "demo_app:hello_app",
+        "deployments": [
+            {"name": "Hello", "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.1}}
+        ],
+    }
+    start = time.monotonic()
+    ha.deploy({**config, "applications": [*config["applications"], extra]})
+
+    def serves_new_app() -> bool:
+        response = ha.get(f"/{AFTER_RECOVERY_APP}", timeout=5)
+        return response.status_code == 200 and response.json()["app"] == AFTER_RECOVERY_APP
+
+    wait_for(f"{AFTER_RECOVERY_APP} answering through the entry", serves_new_app, timeout_s=120)
+    # Every node's HAProxy has the new route: each one follows the recovered controller.
+    nodes = [ha.head, *(w.container for w in ha.workers())]
+    for container in [c for c in nodes if ha.haproxy_procs(c)]:
+        url = ha.node_url(container, f"/{AFTER_RECOVERY_APP}")
+
+        def node_serves(url: str = url) -> bool:
+            response = requests.get(url, timeout=5)
+            return response.status_code == 200 and response.json()["app"] == AFTER_RECOVERY_APP
+
+        wait_for(f"{url} answering", node_serves, timeout_s=60)
+    took = time.monotonic() - start
+    note(f"  a new application deployed after the recovery served {took:.1f}s later")
+    ha.deploy(config)  # back to the demo as deployed
+    wait_for(
+        "the demo's routes only",
+        lambda: ha.routes() == ha.expected_routes,
+        timeout_s=60,
+    )
+
+
+def test_head_container_replaced_under_load(ha: Cluster, pb: tuple[Any, Any]) -> None:
+    old_id = ha.head.id
+    old_ip = ha.project.ip(ha.head)
+    holders: list[Any] = []
+
+    def replace_head() -> None:
+        ha.project.compose("rm", "--stop", "--force", "head", timeout_s=120)
+        # Docker would hand the new head the old one's address; take it first, so that the
+        # workers and the entry must find the new head by its name, as on a new machine.
+        holders.append(
+            ha.project.client.containers.run(
+                ha.project.env["RSH_IMAGE"],
+                ["600"],
+                entrypoint=["sleep"],
+                network=ha.project.network,
+                detach=True,
+                name=f"{ha.project.name}-address-holder",
+                labels={"com.docker.compose.project": ha.project.name},
+            )
+        )
+        ha.project.compose("up", "--detach", "--no-deps", "head", timeout_s=120)
+
+    try:
+        label = "head container replaced (compose rm -sf head; up -d head)"
+        _check_head_fault(ha, pb, label, replace_head, lambda: ha.head.id != old_id, graceful=True)
+        new_ip = ha.project.ip(ha.head)
+        note(f"  head address {old_ip} -> {new_ip}")
+        assert new_ip != old_ip
+        wait_for(
+            "every app RUNNING",
+            lambda: set(ha.app_statuses().values()) == {"RUNNING"},
+            timeout_s=60,
+        )
+    finally:
+        for holder in holders:
+            holder.remove(force=True)

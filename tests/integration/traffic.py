@@ -1,0 +1,159 @@
+"""Mixed traffic through the entry for the fault tests: HTTP clients (load.Load) and gRPC
+clients (grpc_client.GrpcLoad) at once, and what a fault did to them."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from .cluster import APPS, Cluster
+from .grpc_client import GrpcLoad
+from .load import Load, Sample, summarize
+
+# 32 clients in all, as the issue asks: most of them HTTP, some gRPC.
+HTTP_CLIENTS = 24
+GRPC_CLIENTS = 8
+
+
+class Traffic:
+    """HTTP and gRPC load through the entry (the published ports) until stopped."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        pb: tuple[Any, Any],
+        *,
+        http_clients: int = HTTP_CLIENTS,
+        grpc_clients: int = GRPC_CLIENTS,
+        max_duration_s: float = 240,
+    ) -> None:
+        urls = {f"{cluster.base_url}{prefix}": app for app, prefix in APPS.items()}
+        self.http = Load(urls, concurrency=http_clients, max_duration_s=max_duration_s)
+        self.grpc = GrpcLoad(cluster, pb, concurrency=grpc_clients, max_duration_s=max_duration_s)
+
+    def __enter__(self) -> Traffic:
+        self.http.start()
+        self.grpc.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.http.stop()
+        self.grpc.stop()
+
+    def snapshot(self) -> list[Sample]:
+        return [*self.http.snapshot(), *self.grpc.snapshot()]
+
+    def by_protocol(self) -> dict[str, list[Sample]]:
+        return {"HTTP": self.http.snapshot(), "gRPC": self.grpc.snapshot()}
+
+    def elapsed(self) -> float:
+        return max(self.http.stopped_at, self.grpc.stopped_at) - self.http.started_at
+
+
+@dataclass(frozen=True)
+class Fault:
+    """When a fault was caused: `at` just before the action (a kill), `done` once it returned
+    (the kill reached the process somewhere in between)."""
+
+    at: float
+    done: float
+
+
+def run_through(
+    traffic: Traffic,
+    action: Callable[[], None],
+    *,
+    settle_s: float = 3,
+    until: Callable[[], bool] | None = None,
+    steady_s: float = 10,
+    give_up_s: float = 240,
+) -> Fault:
+    """Under the running traffic: wait settle_s, do `action`, then wait until `until()` holds
+    (if given) and no request has failed for steady_s."""
+    time.sleep(settle_s)
+    at = time.monotonic()
+    action()
+    done = time.monotonic()
+    deadline = at + give_up_s
+    while time.monotonic() < deadline:
+        if until is None or until():
+            break
+        time.sleep(1)
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        last_failure = max((s.end for s in traffic.snapshot() if not s.ok), default=at)
+        if now - last_failure >= steady_s and now - at >= steady_s:
+            break
+        time.sleep(1)
+    return Fault(at, done)
+
+
+@dataclass(frozen=True)
+class FaultReport:
+    """What one protocol's requests saw around a fault."""
+
+    protocol: str
+    samples: Sequence[Sample]
+    fault: Fault
+
+    @property
+    def failed(self) -> list[Sample]:
+        return [s for s in self.samples if not s.ok]
+
+    @property
+    def in_flight_at_fault(self) -> list[Sample]:
+        """Requests that may have been on their way when the fault struck."""
+        return [s for s in self.samples if s.start <= self.fault.done and s.end > self.fault.at]
+
+    def failed_not_in_flight(self) -> list[Sample]:
+        """Failed requests that were sent after the fault (never acceptable for a lost node)."""
+        return [s for s in self.failed if s.start > self.fault.done]
+
+    def started_after(self, offset_s: float) -> list[Sample]:
+        """Requests sent `offset_s` or more after the fault was done."""
+        return [s for s in self.samples if s.start >= self.fault.done + offset_s]
+
+    def line(self, elapsed_s: float) -> str:
+        """One line for the terminal summary (elapsed_s 0: without the rate)."""
+        failed = self.failed
+        outcomes = dict(Counter(s.outcome for s in failed))
+        last = max((s.end - self.fault.at for s in failed), default=0.0)
+        after_1s = self.started_after(1.0)
+        slowest = max((s.duration for s in after_1s), default=0.0)
+        return (
+            f"{self.protocol}: {summarize(self.samples, elapsed_s)}; "
+            f"{len(self.in_flight_at_fault)} in flight at the fault, {len(failed)} failed"
+            f"{' ' + repr(outcomes) if outcomes else ''} ({len(self.failed_not_in_flight())} "
+            f"sent after it; last failure ended +{last:.2f}s); sent 1 s or more after it: "
+            f"{len(after_1s)}, {sum(not s.ok for s in after_1s)} failed, slowest "
+            f"{slowest * 1000:.0f} ms"
+        )
+
+
+# Ray's subreaper (a killed HAProxyManager) or its process cascade (a dead gcs_server stops
+# Ray on the head) SIGKILLs the node's HAProxy within this long of the fault.
+HAPROXY_KILLED_WITHIN_S = 1.5
+
+
+def check_haproxy_killed(reports: Sequence[FaultReport], clients: dict[str, int]) -> None:
+    """What may fail when Ray SIGKILLs a node's HAProxy: no HTTP request (the entry retries a
+    GET that got no answer on another node); at most one gRPC call per client, sent before the
+    HAProxy was gone (a call inside it at that instant may have reached a replica, so it is
+    never replayed); nothing sent after that."""
+    for report in reports:
+        line = report.line(0.0)
+        if report.protocol == "HTTP":
+            assert not report.failed, line
+            continue
+        late = [s for s in report.failed if s.start > report.fault.done + HAPROXY_KILLED_WITHIN_S]
+        assert not late, f"{line}; failed although sent after the HAProxy was gone: {late[:3]}"
+        assert len(report.failed) <= clients[report.protocol], line
