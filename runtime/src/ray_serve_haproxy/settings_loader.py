@@ -205,8 +205,7 @@ def _derive(values: dict[str, Any], sources: dict[str, Source], facts: HostFacts
     if values["haproxy_binary_path"] is None:
         values["haproxy_binary_path"] = facts.haproxy_binary or ""
     if values["log_target"] is None:
-        port = values["syslog_port"]
-        values["log_target"] = INVALID if port is INVALID else f"127.0.0.1:{port}"
+        values["log_target"] = "stdout"
 
 
 def _valid(values: Mapping[str, Any], *names: str) -> bool:

@@ -108,6 +108,23 @@ class Flag01(ValueType[bool]):
         return "1" if value else "0"
 
 
+class Choice(ValueType[str]):
+    """One word of a fixed list."""
+
+    def __init__(self, *choices: str) -> None:
+        self.choices = choices
+
+    @property
+    def allowed(self) -> str:
+        return " | ".join(f"`{c}`" for c in self.choices)
+
+    def parse(self, raw: str) -> str:
+        text = raw.strip().lower()
+        if text not in self.choices:
+            raise self.refuse("not one of the choices")
+        return text
+
+
 class Duration(ValueType[str]):
     """An HAProxy time value such as 5s or 250ms; the unit is mandatory."""
 
