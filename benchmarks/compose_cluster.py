@@ -1,0 +1,86 @@
+"""The compose cluster a phase runs on: compose.yaml + compose.bench.yaml + the phase's
+environment (a third file, written per phase), brought up and torn down with docker compose."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .phases import Phase
+from .shell import BenchError, run
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH_COMPOSE = REPO / "benchmarks" / "compose.bench.yaml"
+
+
+@dataclass(frozen=True)
+class Member:
+    """A running container of the project: `head`, `worker-1`, `loadgen`..."""
+
+    id: str
+    name: str  # service, plus -<n> for scaled services
+    service: str
+    pid: int  # its init process, as the host sees it
+
+
+class Cluster:
+    def __init__(self, project: str, image: str) -> None:
+        self.project = project
+        self.image = image
+        self.override = Path(tempfile.mkdtemp(prefix="rshbench-")) / "phase.yaml"
+        self.env = dict(os.environ, RSH_IMAGE=image)
+
+    def compose(self, *args: str, timeout: float = 120, check: bool = True) -> str:
+        cmd = ["docker", "compose", "-p", self.project, "--project-directory", str(REPO)]
+        for f in (REPO / "compose.yaml", BENCH_COMPOSE, self.override):
+            cmd += ["-f", str(f)]
+        return run(cmd + list(args), timeout=timeout, check=check, env=self.env).stdout
+
+    def up(self, phase: Phase, wait_timeout: int) -> None:
+        # JSON is YAML: environment merged by key into compose.yaml's head and worker.
+        svc = {"environment": phase.env}
+        self.override.write_text(json.dumps({"services": {"head": svc, "worker": svc}}, indent=2))
+        self.compose(
+            "up", "-d", "--wait", "--wait-timeout", str(wait_timeout), timeout=wait_timeout + 120
+        )
+
+    def down(self) -> None:
+        if not self.override.exists():
+            self.override.write_text("{}\n")
+        self.compose("down", "-v", "--remove-orphans", "--timeout", "20", timeout=300, check=False)
+
+    def containers(self, service: str) -> list[str]:
+        return self.compose("ps", "-q", service).split()
+
+    def head(self) -> str:
+        ids = self.containers("head")
+        if not ids:
+            raise BenchError("no head container")
+        return ids[0]
+
+    def loadgen(self) -> str:
+        ids = self.containers("loadgen")
+        if not ids:
+            raise BenchError("no loadgen container")
+        return ids[0]
+
+    def members(self) -> list[Member]:
+        """Every running container of the project, named by service and number."""
+        ids = self.compose("ps", "-q").split()
+        if not ids:
+            return []
+        fmt = (
+            '{{.Id}} {{.State.Pid}} {{index .Config.Labels "com.docker.compose.service"}} '
+            '{{index .Config.Labels "com.docker.compose.container-number"}}'
+        )
+        out = run(["docker", "inspect", "-f", fmt, *ids]).stdout
+        rows = [line.split() for line in out.splitlines() if line.strip()]
+        scaled = {r[2] for r in rows if r[3] != "1"}
+        members = [
+            Member(cid, f"{svc}-{n}" if svc in scaled or svc == "worker" else svc, svc, int(pid))
+            for cid, pid, svc, n in rows
+        ]
+        return sorted(members, key=lambda m: m.name)
