@@ -91,7 +91,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument(
         "--idle", type=float, default=5, help="seconds of idle CPU window per phase (0: none)"
     )
-    ap.add_argument("--target-level", type=int, default=64, help="the level the goals are scored at")
+    ap.add_argument(
+        "--target-level", type=int, default=64, help="the level the goals are scored at"
+    )
     ap.add_argument("--latency-level", type=int, default=1, help="the level of 'latency added'")
     ap.add_argument("--project", default=os.environ.get("RSH_BENCH_PROJECT", "rshbench"))
     ap.add_argument("--image", default=os.environ.get("RSH_IMAGE", "ray-serve-haproxy:latest"))
@@ -119,9 +121,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.log_modes = parse_log_modes(args.log_modes)
     except ValueError as exc:
         ap.error(str(exc))
-    args.log_mode_levels = [
-        int(x) for x in str(args.log_mode_levels).split(",") if x.strip()
-    ] or [args.target_level]
+    args.log_mode_levels = [int(x) for x in str(args.log_mode_levels).split(",") if x.strip()] or [
+        args.target_level
+    ]
     bad = [e for e in args.env if "=" not in e]
     if bad:
         ap.error(f"--env wants KEY=VALUE, got {bad}")

@@ -102,8 +102,10 @@ def measure_phase(
     meter = cpu_meter(cluster, phase)
     if meter is not None and settings.idle_s > 0:
         phase.info["idle_cpu"] = idle_window(meter, settings.idle_s)
-        log(f"{phase.name:>18} idle CPU (ms in {settings.idle_s:g}s): "
-            f"{phase.info['idle_cpu']['containers_ms']}")
+        log(
+            f"{phase.name:>18} idle CPU (ms in {settings.idle_s:g}s): "
+            f"{phase.info['idle_cpu']['containers_ms']}"
+        )
     for level in phase.levels:
         at_level = [t for t in targets if not t.grpc or level in phase.grpc_levels]
         for t in at_level:

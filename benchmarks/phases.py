@@ -59,7 +59,7 @@ class LogMode:
 
 
 def parse_log_modes(text: str) -> list[LogMode]:
-    """"all:1,errors:1,off:0" -> LogModes (access log : Serve's per-request metrics 0/1)."""
+    """ "all:1,errors:1,off:0" -> LogModes (access log : Serve's per-request metrics 0/1)."""
     modes = []
     for item in (x.strip() for x in text.split(",")):
         if not item:

@@ -264,9 +264,7 @@ def variant_section(data: dict[str, Any]) -> list[str]:
         v = res.get(var, {}).get(str(lv), {}).get("summary")
         vd = res.get(f"{var}_direct", {}).get(str(lv), {}).get("summary")
         r = data["ratios"][str(lv)]
-        v_over_d = ratio(
-            v and v["requests_per_s"]["median"], vd and vd["requests_per_s"]["median"]
-        )
+        v_over_d = ratio(v and v["requests_per_s"]["median"], vd and vd["requests_per_s"]["median"])
         lines.append(
             f"| {lv} | {cell_text(h and h['requests_per_s'], 0)} | "
             f"{cell_text(v and v['requests_per_s'], 0)} | "

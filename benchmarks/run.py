@@ -7,6 +7,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.cli import entry  # noqa: E402
+from benchmarks.cli import entry
 
 entry()

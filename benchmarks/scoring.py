@@ -91,7 +91,9 @@ def _direct_key(data: dict[str, Any], key: str) -> str | None:
     main phase's."""
     meta = data["paths"][key]
     want = "grpc_direct" if meta["grpc"] else "direct"
-    same = [k for k, m in data["paths"].items() if m["path"] == want and m["phase"] == meta["phase"]]
+    same = [
+        k for k, m in data["paths"].items() if m["path"] == want and m["phase"] == meta["phase"]
+    ]
     if same:
         return same[0]
     return want if want in data["results"] else None
@@ -130,9 +132,7 @@ def _ratio_row(h: Any, p: Any, d: Any) -> dict[str, float | None]:
 
 
 def _summary(data: dict[str, Any], key: str, level: Any) -> dict[str, Any] | None:
-    summary: dict[str, Any] | None = (
-        data["results"].get(key, {}).get(str(level), {}).get("summary")
-    )
+    summary: dict[str, Any] | None = data["results"].get(key, {}).get(str(level), {}).get("summary")
     return summary
 
 
@@ -162,7 +162,9 @@ def grpc_ratios(data: dict[str, Any]) -> dict[str, dict[str, float | None]]:
     """The HTTP ratios for gRPC, at the levels where the HAProxy path was measured."""
     out = {}
     for lv in sorted(data["results"].get("grpc_haproxy", {}), key=int):
-        h, p, d = (_summary(data, k, lv) for k in ("grpc_haproxy", "grpc_python_proxy", "grpc_direct"))
+        h, p, d = (
+            _summary(data, k, lv) for k in ("grpc_haproxy", "grpc_python_proxy", "grpc_direct")
+        )
         out[lv] = _ratio_row(h, p, d)
     return out
 

@@ -19,7 +19,9 @@ def parse_wrk(out: str, concurrency: int) -> dict[str, Any]:
             try:
                 result: dict[str, Any] = json.loads(line[len(PREFIX) :])
             except json.JSONDecodeError as exc:
-                raise BenchError(f"wrk's {PREFIX.strip()} line is not JSON ({exc}): {line}") from None
+                raise BenchError(
+                    f"wrk's {PREFIX.strip()} line is not JSON ({exc}): {line}"
+                ) from None
             missing = [k for k in REQUIRED if k not in result]
             if missing:
                 raise BenchError(f"wrk's {PREFIX.strip()} line lacks {missing}: {line}")

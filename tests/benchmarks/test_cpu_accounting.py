@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from benchmarks.cpu_accounting import (
     NS_PER_TICK,
     CpuAccountingError,
@@ -18,7 +19,6 @@ from benchmarks.cpu_accounting import (
     process_label,
     window,
 )
-
 
 pytestmark = pytest.mark.unit
 
@@ -92,7 +92,7 @@ def test_cgroup_v2_cpu_stat(tmp_path: Path) -> None:
 def test_no_readable_counter_names_what_was_tried(tmp_path: Path) -> None:
     proc = tmp_path / "proc"
     make_proc(proc, 5, "tini", ["/usr/bin/tini"], 1, cgroup=V1_CGROUP)
-    with pytest.raises(CpuAccountingError, match="cpuacct.usage"):
+    with pytest.raises(CpuAccountingError, match=r"cpuacct\.usage"):
         container_cgroup("head", 5, proc=proc, cgroup_root=tmp_path / "cgroup")
     with pytest.raises(CpuAccountingError, match="cannot read /proc/6/cgroup"):
         container_cgroup("head", 6, proc=proc, cgroup_root=tmp_path / "cgroup")
@@ -165,7 +165,11 @@ def test_a_window_splits_the_entry_container_by_process(tmp_path: Path) -> None:
     w = window(before, after)
     tick_ms = NS_PER_TICK / 1e6
     assert w["containers_ms"] == {"head": 600.0}
-    assert w["host_ms"] == {"dockerd": 20 * tick_ms, "containerd": 0.0, "containerd-shim": 10 * tick_ms}
+    assert w["host_ms"] == {
+        "dockerd": 20 * tick_ms,
+        "containerd": 0.0,
+        "containerd-shim": 10 * tick_ms,
+    }
     procs = w["processes_ms"]["head"]
     assert procs["haproxy"] == 34 * tick_ms
     assert procs["ray::HAProxyManager"] == 10 * tick_ms

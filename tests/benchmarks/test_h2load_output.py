@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from benchmarks.apps import GRPC_REPLY
 from benchmarks.h2load_output import merge_h2load, parse_h2load
 from benchmarks.shell import BenchError
-
 
 pytestmark = pytest.mark.unit
 

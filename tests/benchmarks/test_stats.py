@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from benchmarks.stats import agg, error_total, latency_summary, ratio, summarize
 
 pytestmark = pytest.mark.unit
@@ -12,7 +13,14 @@ pytestmark = pytest.mark.unit
 
 def test_percentiles_are_nearest_rank() -> None:
     s = latency_summary(list(range(1, 101)))  # 1..100 us
-    assert (s["min"], s["max"], s["p50"], s["p90"], s["p99"], s["p99_9"]) == (1, 100, 50, 90, 99, 100)
+    assert (s["min"], s["max"], s["p50"], s["p90"], s["p99"], s["p99_9"]) == (
+        1,
+        100,
+        50,
+        90,
+        99,
+        100,
+    )
     assert s["mean"] == 50.5
     assert latency_summary([7]) == {**dict.fromkeys(s, 7), "stdev": 0.0, "mean": 7}
     assert set(latency_summary([])) == set(s) and latency_summary([])["p99"] == 0

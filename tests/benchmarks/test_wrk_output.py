@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from benchmarks.shell import BenchError
 from benchmarks.wrk_output import parse_wrk
-
 
 pytestmark = pytest.mark.unit
 

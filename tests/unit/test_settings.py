@@ -455,9 +455,10 @@ def test_unknown_access_log_mode_is_refused_naming_the_choices(load: Load) -> No
 
 def test_metrics_flag_is_exported_to_ray(load: Load) -> None:
     assert load().ray_env()["RAY_SERVE_HAPROXY_METRICS_ENABLED"] == "1"
-    assert load(RAY_SERVE_HAPROXY_METRICS_ENABLED="0").ray_env()[
-        "RAY_SERVE_HAPROXY_METRICS_ENABLED"
-    ] == "0"
+    assert (
+        load(RAY_SERVE_HAPROXY_METRICS_ENABLED="0").ray_env()["RAY_SERVE_HAPROXY_METRICS_ENABLED"]
+        == "0"
+    )
     (error,) = errors_of(load, RAY_SERVE_HAPROXY_METRICS_ENABLED="true")
     assert "0 or 1" in error
 

@@ -331,7 +331,7 @@ class Settings:
             "timed out, retried); `off`, no requests (HAProxy's own events, such as servers "
             "going down, still are). The runtime's HAProxy launcher applies it to the config "
             "Ray generates; requests dropped here cost no log line anywhere. See "
-            "docs/operators.md, \"Access log\".",
+            'docs/operators.md, "Access log".',
             default=AccessLogMode.ALL.value,
         )
     )
