@@ -24,6 +24,7 @@ class Member:
     name: str  # service, plus -<n> for scaled services
     service: str
     pid: int  # its init process, as the host sees it
+    log_path: str  # its json-file log on the host ("" with another logging driver)
 
 
 class Cluster:
@@ -74,13 +75,19 @@ class Cluster:
             return []
         fmt = (
             '{{.Id}} {{.State.Pid}} {{index .Config.Labels "com.docker.compose.service"}} '
-            '{{index .Config.Labels "com.docker.compose.container-number"}}'
+            '{{index .Config.Labels "com.docker.compose.container-number"}} {{.LogPath}}'
         )
         out = run(["docker", "inspect", "-f", fmt, *ids]).stdout
         rows = [line.split() for line in out.splitlines() if line.strip()]
         scaled = {r[2] for r in rows if r[3] != "1"}
         members = [
-            Member(cid, f"{svc}-{n}" if svc in scaled or svc == "worker" else svc, svc, int(pid))
-            for cid, pid, svc, n in rows
+            Member(
+                r[0],
+                f"{r[2]}-{r[3]}" if r[2] in scaled or r[2] == "worker" else r[2],
+                r[2],
+                int(r[1]),
+                r[4] if len(r) > 4 else "",
+            )
+            for r in rows
         ]
         return sorted(members, key=lambda m: m.name)

@@ -1,4 +1,5 @@
-"""CPU time of containers and host processes over a measurement window, read on the host.
+"""CPU time of containers and host processes over a measurement window, read on the host
+(and how much the containers' logs grew in it).
 
 What a request costs on a node is the CPU time its container's cgroup used while the load ran,
 divided by the requests answered in that time. Every line a container prints is relayed by
@@ -195,6 +196,7 @@ class Snapshot:
     containers: dict[str, int]  # container name -> cgroup CPU ns
     host: dict[str, int]  # relay group -> CPU ns (sum over its processes)
     processes: dict[str, dict[int, ProcessCpu]]  # entry container -> pid -> CPU
+    log_bytes: dict[str, int] = field(default_factory=dict)  # container -> its log file's size
 
 
 @dataclass
@@ -206,6 +208,8 @@ class CpuMeter:
     entry: list[str]  # names in cgroups whose processes are broken down
     proc: Path = PROC
     relays: dict[int, str] = field(default_factory=dict)
+    # Docker's json-file logs of the containers: how many bytes a request adds to the disk.
+    log_files: dict[str, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.relays:
@@ -223,7 +227,13 @@ class CpuMeter:
         for name in self.entry:
             found = (read_process(pid, self.proc) for pid in self.cgroups[name].pids())
             processes[name] = {p.pid: p for p in found if p is not None}
-        return Snapshot(at, containers, host, processes)
+        log_bytes = {}
+        for name, path in self.log_files.items():
+            try:
+                log_bytes[name] = path.stat().st_size
+            except OSError:
+                continue
+        return Snapshot(at, containers, host, processes, log_bytes)
 
 
 def window(before: Snapshot, after: Snapshot) -> dict[str, Any]:
@@ -245,11 +255,18 @@ def window(before: Snapshot, after: Snapshot) -> dict[str, Any]:
         attributed = sum(by_label.values())
         by_label["unattributed"] = containers[name] - attributed
         processes[name] = {k: round(v, 1) for k, v in sorted(by_label.items(), key=_busiest)}
+    # A log rotated in between would shrink: counted as 0, never negative.
+    log_bytes = {
+        n: max(0, size - before.log_bytes[n])
+        for n, size in after.log_bytes.items()
+        if n in before.log_bytes
+    }
     return {
         "window_s": round(after.at - before.at, 3),
         "containers_ms": containers,
         "host_ms": host,
         "processes_ms": processes,
+        "log_bytes": log_bytes,
     }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .compose_cluster import Cluster
@@ -41,7 +42,8 @@ def cpu_meter(cluster: Cluster, phase: Phase) -> CpuMeter | None:
         members = cluster.members()
         cgroups = {m.name: container_cgroup(m.name, m.pid) for m in members}
         entry = [m.name for m in members if m.service in entry_services]
-        meter = CpuMeter(cgroups, entry)
+        logs = {m.name: Path(m.log_path) for m in members if m.log_path}
+        meter = CpuMeter(cgroups, entry, log_files=logs)
         meter.snapshot()  # fail now, not in the middle of a round
         return meter
     except (CpuAccountingError, OSError) as exc:

@@ -106,9 +106,10 @@ def cpu_section(data: dict[str, Any]) -> list[str]:
             "shims",
             "**total**",
             "entry idle",
+            "log bytes/req",
             "biggest processes on the entry node",
         ),
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for key in data.get("paths", {}):
         for lv in data["settings"]["levels"]:
@@ -127,10 +128,16 @@ def cpu_section(data: dict[str, Any]) -> list[str]:
                     *(fmt(c[f"{k}_us"]["median"]) for k in RELAYS),
                     f"**{fmt(c['total_us']['median'])}**",
                     "n/a" if idle is None else f"{idle:.0f}% of a core",
+                    _log_bytes(c),
                     top or DASH,
                 )
             )
     return lines
+
+
+def _log_bytes(cpu: dict[str, Any]) -> str:
+    b = cpu.get("log_bytes_per_request")
+    return "n/a" if not b else fmt(b["median"])
 
 
 def log_mode_section(data: dict[str, Any]) -> list[str]:
@@ -158,6 +165,7 @@ def log_mode_section(data: dict[str, Any]) -> list[str]:
                 fx(ratio(python["total_us"]["median"], c["total_us"]["median"]), 1)
                 if python
                 else "n/a",
+                _log_bytes(c),
             )
         )
     if not rows:
@@ -177,8 +185,9 @@ def log_mode_section(data: dict[str, Any]) -> list[str]:
             "host relays",
             "**total**",
             f"Python proxy {DIVIDE} this",
+            "log bytes/req",
         ),
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
     ]
 

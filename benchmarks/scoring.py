@@ -5,7 +5,8 @@
 - cpu.<path>.<level>: CPU per request on the path's entry node(s), from their containers'
   cgroup CPU time, plus the host's dockerd, containerd and containerd shims, each part and the
   total in microseconds per request (median over rounds), the containers and processes
-  behind it, and the entry node's idle CPU for reference;
+  behind it, the entry node's idle CPU for reference, and the bytes its container log grows
+  by per request;
 - latency_added.<path>: p50 and p99 at the latency level (concurrency 1) minus the direct path's;
 - ratios / grpc_ratios: throughput and p99 against the Python proxy and the direct path;
 - targets: issue 18's goals, each with its value, whether it was met, and what is in the way.
@@ -47,6 +48,7 @@ def cpu_per_request(cell: dict[str, Any], entry_service: str) -> dict[str, Any] 
     rows: list[dict[str, float]] = []
     containers: list[dict[str, float]] = []
     processes: list[dict[str, float]] = []
+    log_bytes: list[float] = []
     entry_names: list[str] = []
     requests = 0
     for r in cell["rounds"]:
@@ -67,11 +69,16 @@ def cpu_per_request(cell: dict[str, Any], entry_service: str) -> dict[str, Any] 
             for label, ms in cpu["processes_ms"].get(c, {}).items():
                 merged[label] = merged.get(label, 0.0) + _us(ms, n)
         processes.append(merged)
+        logs = cpu.get("log_bytes") or {}
+        if all(c in logs for c in entry_names):
+            log_bytes.append(round(sum(logs[c] for c in entry_names) / n, 1))
     if not rows:
         return None
     out: dict[str, Any] = {"entry": entry_names, "rounds": len(rows), "requests": requests}
     for key in rows[0]:
         out[key] = agg([round(row[key], 1) for row in rows])
+    # Bytes the entry node's container log (Docker's json-file) grew by per request.
+    out["log_bytes_per_request"] = agg(log_bytes)
     out["containers_us"] = _median_by_key(containers)
     out["processes_us"] = _median_by_key(processes)
     return out
