@@ -74,6 +74,9 @@ def test_head_programs_and_commands(head: EffectiveSettings) -> None:
     assert ray[ray.index("--stop-timeout") + 1] == "120"
     assert ray[ray.index("--state-dir") + 1] == state
     assert ray[ray.index("--haproxy-binary") + 1] == "/usr/local/bin/haproxy"
+    # Where run-ray prunes HAProxy directories of earlier Rays (all settings in one dir here).
+    hap = head.values.config_file_loc.rsplit("/", 1)[0]
+    assert [ray[i + 1] for i, a in enumerate(ray) if a == "--haproxy-dir"] == [hap]
     start = ray[ray.index("--") + 1 :]
     assert start[:4] == [RAY, "start", "--block", "--head"]
     assert "--port=6379" in start

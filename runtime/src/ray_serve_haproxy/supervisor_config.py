@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import jinja2
 
+from .haproxy_files import haproxy_base_dirs
 from .ray_process import STOP_MARGIN_S, ray_executable, ray_start_argv
 from .settings_loader import EffectiveSettings, Role
 
@@ -112,6 +113,9 @@ def render_supervisor_config(
     run_ray += ["--state-dir", values.state_dir, "--ray", ray]
     if values.haproxy_binary_path:
         run_ray += ["--haproxy-binary", values.haproxy_binary_path]
+    if values.enable_ha_proxy:
+        for directory in haproxy_base_dirs(values):
+            run_ray += ["--haproxy-dir", directory]
     ray_command = _runtime(python, *run_ray, "--", *ray_start_argv(values, role, ray))
 
     syslog_port = effective.syslog_receiver_port
