@@ -45,7 +45,8 @@ manager = ray.get_actor(f"SERVE_PROXY_ACTOR-{node_id}", namespace="serve")
 
 def pairs():
     names = os.listdir(node_dir)
-    return sum(1 for f in names if f.endswith(".stderr.log")), sum(1 for f in names if f.endswith(".stdout.log"))
+    err = sum(1 for f in names if f.endswith(".stderr.log"))
+    return err, sum(1 for f in names if f.endswith(".stdout.log"))
 
 def haproxies():
     found = 0
