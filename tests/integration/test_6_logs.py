@@ -31,7 +31,7 @@ CONCURRENCY = 8
 RAY_RETAINED_PAIRS = 10
 MAX_DRAINING = 3
 MAX_NODE_DIR_BYTES = 2_000_000
-COMPOSE_LOGGING = {"Type": "json-file", "Config": {"max-size": "20m", "max-file": "5"}}
+COMPOSE_LOGGING = {"Type": "json-file", "Config": {"max-size": "50m", "max-file": "4"}}
 
 RELOAD_SCRIPT = r"""
 import json, os, sys, time
