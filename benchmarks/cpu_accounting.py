@@ -172,6 +172,23 @@ def read_process(pid: int, proc: Path = PROC) -> ProcessCpu | None:
     return ProcessCpu(pid, process_label(comm, argv), ticks * NS_PER_TICK)
 
 
+def parse_proc_stat_cpu(text: str) -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs from /proc/stat's first line."""
+    fields = [int(x) for x in text.split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    return total - idle, total
+
+
+def machine_cpu(proc: Path = PROC) -> tuple[int, int]:
+    """(busy, total) CPU ns of the whole machine so far; (0, 0) where unreadable."""
+    try:
+        busy, total = parse_proc_stat_cpu((proc / "stat").read_text())
+    except (OSError, ValueError, IndexError):
+        return (0, 0)
+    return busy * NS_PER_TICK, total * NS_PER_TICK
+
+
 def host_relay_pids(proc: Path = PROC) -> dict[int, str]:
     """{pid: group} of the host's dockerd, containerd and containerd shims."""
     found: dict[int, str] = {}
@@ -197,6 +214,7 @@ class Snapshot:
     host: dict[str, int]  # relay group -> CPU ns (sum over its processes)
     processes: dict[str, dict[int, ProcessCpu]]  # entry container -> pid -> CPU
     log_bytes: dict[str, int] = field(default_factory=dict)  # container -> its log file's size
+    machine: tuple[int, int] = (0, 0)  # (busy, total) CPU ns of the whole machine, /proc/stat
 
 
 @dataclass
@@ -233,7 +251,7 @@ class CpuMeter:
                 log_bytes[name] = path.stat().st_size
             except OSError:
                 continue
-        return Snapshot(at, containers, host, processes, log_bytes)
+        return Snapshot(at, containers, host, processes, log_bytes, machine_cpu(self.proc))
 
 
 def window(before: Snapshot, after: Snapshot) -> dict[str, Any]:
@@ -261,12 +279,20 @@ def window(before: Snapshot, after: Snapshot) -> dict[str, Any]:
         for n, size in after.log_bytes.items()
         if n in before.log_bytes
     }
+    busy = (after.machine[0] - before.machine[0]) / ms
+    total = (after.machine[1] - before.machine[1]) / ms
     return {
         "window_s": round(after.at - before.at, 3),
         "containers_ms": containers,
         "host_ms": host,
         "processes_ms": processes,
         "log_bytes": log_bytes,
+        # All CPUs of the machine: how busy, and how much of it was none of the above (other
+        # work on the machine, which makes every number here noisier).
+        "machine_busy_pct": round(100 * busy / total, 1) if total > 0 else None,
+        "others_pct": round(100 * (busy - sum(containers.values()) - sum(host.values())) / total, 1)
+        if total > 0
+        else None,
     }
 
 

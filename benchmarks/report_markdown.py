@@ -94,7 +94,8 @@ def cpu_section(data: dict[str, Any]) -> list[str]:
         "on the path's entry node: its container's cgroup CPU time (all of it: Ray's daemons "
         "too), plus the host's dockerd, containerd and containerd shims (which relay every "
         "line a container prints) over the same window inside each round. `total` is the "
-        "score; the entry node's idle CPU (no load) is given for reference.",
+        "score; the entry node's idle CPU (no load) is given for reference, and `other work` is "
+        "the machine's CPU used by anything else meanwhile (% of all CPUs): contention.",
         "",
         row(
             "path",
@@ -107,9 +108,10 @@ def cpu_section(data: dict[str, Any]) -> list[str]:
             "**total**",
             "entry idle",
             "log bytes/req",
+            "other work",
             "biggest processes on the entry node",
         ),
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for key in data.get("paths", {}):
         for lv in data["settings"]["levels"]:
@@ -129,10 +131,16 @@ def cpu_section(data: dict[str, Any]) -> list[str]:
                     f"**{fmt(c['total_us']['median'])}**",
                     "n/a" if idle is None else f"{idle:.0f}% of a core",
                     _log_bytes(c),
+                    _others(c),
                     top or DASH,
                 )
             )
     return lines
+
+
+def _others(cpu: dict[str, Any]) -> str:
+    o = cpu.get("others_pct_of_machine")
+    return "n/a" if not o else f"{o['median']:.0f}%"
 
 
 def _log_bytes(cpu: dict[str, Any]) -> str:

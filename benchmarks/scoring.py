@@ -49,6 +49,7 @@ def cpu_per_request(cell: dict[str, Any], entry_service: str) -> dict[str, Any] 
     containers: list[dict[str, float]] = []
     processes: list[dict[str, float]] = []
     log_bytes: list[float] = []
+    others: list[float] = []
     entry_names: list[str] = []
     requests = 0
     for r in cell["rounds"]:
@@ -69,6 +70,8 @@ def cpu_per_request(cell: dict[str, Any], entry_service: str) -> dict[str, Any] 
             for label, ms in cpu["processes_ms"].get(c, {}).items():
                 merged[label] = merged.get(label, 0.0) + _us(ms, n)
         processes.append(merged)
+        if cpu.get("others_pct") is not None:
+            others.append(cpu["others_pct"])
         logs = cpu.get("log_bytes") or {}
         if all(c in logs for c in entry_names):
             log_bytes.append(round(sum(logs[c] for c in entry_names) / n, 1))
@@ -79,6 +82,8 @@ def cpu_per_request(cell: dict[str, Any], entry_service: str) -> dict[str, Any] 
         out[key] = agg([round(row[key], 1) for row in rows])
     # Bytes the entry node's container log (Docker's json-file) grew by per request.
     out["log_bytes_per_request"] = agg(log_bytes)
+    # The machine's CPU used by anything but the project's containers and Docker's relays.
+    out["others_pct_of_machine"] = agg(others)
     out["containers_us"] = _median_by_key(containers)
     out["processes_us"] = _median_by_key(processes)
     return out
