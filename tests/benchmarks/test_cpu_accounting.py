@@ -148,6 +148,8 @@ def test_a_window_splits_the_entry_container_by_process(tmp_path: Path) -> None:
     base.mkdir(parents=True)
     (base / "cgroup.procs").write_text("100\n101\n102\n")
     (base / "cpuacct.usage").write_text(str(1_000_000_000))
+    # /proc/stat: user nice system idle iowait irq softirq steal, in ticks, all CPUs.
+    (proc / "stat").write_text("cpu  1000 0 500 8000 100 0 0 0 0 0\ncpu0 1 2 3\n")
     meter = CpuMeter({"head": container_cgroup("head", 100, proc=proc, cgroup_root=cg)},
                      ["head"], proc=proc)  # fmt: skip
     assert meter.relays == {900: "dockerd", 901: "containerd-shim"}
@@ -161,6 +163,8 @@ def test_a_window_splits_the_entry_container_by_process(tmp_path: Path) -> None:
     (base / "cpuacct.usage").write_text(str(1_600_000_000))
     make_proc(proc, 900, "dockerd", ["/usr/bin/dockerd"], 1020)
     make_proc(proc, 901, "containerd-shim", ["/usr/bin/containerd-shim-runc-v2"], 510)
+    # 2 CPUs for one second: 200 ticks, 100 of them busy.
+    (proc / "stat").write_text("cpu  1080 0 520 8100 100 0 0 0 0 0\n")
     after = meter.snapshot()
     w = window(before, after)
     tick_ms = NS_PER_TICK / 1e6
@@ -175,5 +179,10 @@ def test_a_window_splits_the_entry_container_by_process(tmp_path: Path) -> None:
     assert procs["ray::HAProxyManager"] == 10 * tick_ms
     assert procs["unattributed"] == pytest.approx(600 - 44 * tick_ms)
     assert list(procs.values()) == sorted(procs.values(), reverse=True)  # busiest first
+    assert w["machine_busy_pct"] == 50.0
+    busy_ms = 100 * tick_ms
+    total_ms = 200 * tick_ms
+    others = 100 * (busy_ms - 600 - 30 * tick_ms) / total_ms
+    assert w["others_pct"] == round(others, 1)
     assert per_request_us({"head": 600.0}, requests=1000) == {"head": 600.0}
     assert per_request_us({"head": 600.0}, requests=0) == {}
