@@ -65,22 +65,33 @@ SCRIPT = textwrap.dedent(
                 break
             except OSError:
                 time.sleep(0.1)
+        def drain():
+            n = 0
+            try:
+                while True:
+                    metrics.recv(65535)
+                    n += 1
+            except socket.timeout:
+                return n
+
+        # The readiness probe's connection, closed before sending a request, is an abnormal
+        # termination (CR): kept apart from the requests' lines.
+        time.sleep(0.5)
+        drain()
+        offset = os.path.getsize(stdout)
         statuses = [get(p) for p in REQUESTS]
         time.sleep(0.5)
-        datagrams = 0
-        try:
-            while True:
-                metrics.recv(65535)
-                datagrams += 1
-        except socket.timeout:
-            pass
+        datagrams = drain()
         haproxy.terminate()
         haproxy.wait(10)
         metrics.close()
-        lines = [l for l in open(stdout).read().splitlines() if "http_frontend" in l]
+        with open(stdout) as out:
+            probe = out.read(offset)
+            lines = [l for l in out.read().splitlines() if "http_frontend" in l]
         report[mode] = {
             "statuses": statuses,
             "lines": lines,
+            "probe_lines": [l for l in probe.splitlines() if "http_frontend" in l],
             "metrics_datagrams": datagrams,
             "config_head": open(f"{d}/haproxy.cfg").read().splitlines()[:8],
             "stderr": open(f"{d}/stderr").read()[-1500:],
@@ -127,6 +138,14 @@ def test_errors_logs_only_the_failed_requests(report: dict[str, dict[str, object
     # The two routed nowhere (HAProxy's own 404) and the one the replica answered 404.
     assert len(_lines_with_status(lines, 404)) == 3, lines
     assert any("app/r1" in ln for ln in _lines_with_status(lines, 404)), lines
+
+
+def test_errors_logs_abnormal_terminations(report: dict[str, dict[str, object]]) -> None:
+    # The readiness probe: a connection closed by the client before any request.
+    for mode in ("all", "errors"):
+        probe = report[mode]["probe_lines"]
+        assert isinstance(probe, list) and len(probe) == 1 and " CR-- " in probe[0], probe
+    assert report["off"]["probe_lines"] == []
 
 
 def test_off_logs_no_request(report: dict[str, dict[str, object]]) -> None:
