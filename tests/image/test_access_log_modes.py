@@ -31,9 +31,15 @@ SCRIPT = textwrap.dedent(
     REQUESTS = ["/app/ok"] * 3 + ["/nothere", "/nothere", "/app/missing"]
 
     def get(path):
+        # Read every response to its end: a client that hangs up before HAProxy has sent it
+        # all is an abnormal termination (CD), which `errors` logs whatever the status.
         try:
-            return urllib.request.urlopen(f"http://127.0.0.1:8000{path}", timeout=5).status
+            with urllib.request.urlopen(f"http://127.0.0.1:8000{path}", timeout=5) as r:
+                r.read()
+                return r.status
         except urllib.error.HTTPError as exc:
+            exc.read()
+            exc.close()
             return exc.code
 
     report = {}
