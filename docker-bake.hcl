@@ -3,6 +3,14 @@
 # docker buildx bake release    -> default for linux/amd64 and linux/arm64 (push with --push)
 # Every variable below can be set from the environment, e.g. RAY_VERSION=2.60.0.
 
+# Plain `docker buildx bake` in the repository root also reads compose.yaml (bake's default file
+# list), and compose turns its services (image only, no build) into an empty "default" group that
+# hides the target below. HCL is read after compose, so this group takes that name back: with no
+# target named, bake builds the image, and `docker compose` still reads compose.yaml untouched.
+group "default" {
+  targets = ["default"]
+}
+
 variable "IMAGE" {
   default = "ray-serve-haproxy"
 }

@@ -33,5 +33,9 @@ base_image=$(bash scripts/base-image.sh)
 log "building the load generator $loadgen_image (wrk and h2load from Debian) on $base_image"
 docker build -q --build-arg BASE_IMAGE="$base_image" -t "$loadgen_image" benchmarks/loadgen >/dev/null
 
+# Ray's token authentication is on: the nodes read the cluster's token as compose's secret
+# (.secrets/ray_token.node, created once, like cluster-up does; RSH_RAY_TOKEN_FILE overrides).
+RSH_IMAGE=$image bash scripts/ray-token.sh >/dev/null
+
 venv=$(bash scripts/dev-env.sh)
 RSH_IMAGE=$image exec "$venv/bin/python" -m benchmarks "$@"

@@ -9,8 +9,16 @@
 #            had at all, HAPROXY_FALLBACK_VERSION (3.0.11) is built instead.
 # Both verify the tarball against haproxy/checksums.txt inside the build.
 #
+# Target "release" (linux/amd64 + linux/arm64): BuildKit's docker driver, the one a plain engine
+# has, keeps one platform per tag, so there each platform is built by itself from the same
+# Dockerfile, on its own base (scripts/base-image.sh PLATFORM), and loaded as IMAGE:TAG-<arch>.
+# A platform other than this machine's runs under qemu emulation (scripts/enable-emulation.sh).
+# With a multi-platform builder (docker-container driver) and a registry, use
+# `docker buildx bake release --push` instead.
+#
 # Usage: scripts/build-image.sh [bake target ...]   (default target: default)
 # Env:   HAPROXY_VERSION, RAY_VERSION, BASE_IMAGE, IMAGE, TAG, CA_BUNDLE (see docker-bake.hcl)
+#        RELEASE_PLATFORMS   platforms of "release" here (default: linux/amd64 linux/arm64)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +31,7 @@ targets=("$@")
 
 bash scripts/bootstrap-docker.sh
 
+requested_base=${BASE_IMAGE:-debian:bookworm-slim}
 BASE_IMAGE=$(bash scripts/base-image.sh)
 export BASE_IMAGE
 
@@ -53,7 +62,31 @@ fi
 log "path taken: $path"
 log "base image: $BASE_IMAGE; Ray ${RAY_VERSION:-2.60.0}; CA bundle secret: ${CA_BUNDLE:-none}; targets: ${targets[*]}"
 start=$(date +%s)
-# -f: without it bake also reads compose.yaml, whose services (image only, no build) replace
-# the "default" group with an empty one, and nothing is built.
-docker buildx bake -f docker-bake.hcl --progress "${BUILD_PROGRESS:-plain}" "${targets[@]}"
+others=()
+release=false
+for target in "${targets[@]}"; do
+  if [ "$target" = release ]; then release=true; else others+=("$target"); fi
+done
+if [ ${#others[@]} -gt 0 ]; then
+  docker buildx bake --progress "${BUILD_PROGRESS:-plain}" "${others[@]}"
+fi
+if $release; then
+  driver=$(docker buildx inspect | sed -n 's/^Driver: *//p' | head -n 1)
+  if [ "$driver" != docker ]; then
+    docker buildx bake --progress "${BUILD_PROGRESS:-plain}" release
+  else
+    native=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+    for platform in ${RELEASE_PLATFORMS:-linux/amd64 linux/arm64}; do
+      arch=${platform#linux/}
+      [ "$arch" = "$native" ] || bash scripts/enable-emulation.sh "$arch"
+      base=$(BASE_IMAGE=$requested_base bash scripts/base-image.sh "$platform")
+      tag="${IMAGE:-ray-serve-haproxy}:${TAG:-latest}-$arch"
+      log "release: $platform on $base -> $tag"
+      platform_start=$(date +%s)
+      BASE_IMAGE=$base docker buildx bake --progress "${BUILD_PROGRESS:-plain}" release \
+        --set "release.platform=$platform" --set "release.tags=$tag"
+      log "release: $tag built in $(($(date +%s) - platform_start))s"
+    done
+  fi
+fi
 log "built in $(( $(date +%s) - start ))s (${path%%:*} path)"

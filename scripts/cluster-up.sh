@@ -2,6 +2,8 @@
 # Bring up the local cluster (compose.yaml) from a fresh clone: make sure Docker runs, build the
 # image if it does not exist yet, then `docker compose up -d --wait`, which returns once HAProxy
 # on the head serves the demo apps. Prints what answers where.
+# Ray's token authentication is on: the first run creates the cluster's token in .secrets/
+# (scripts/ray-token.sh; git-ignored, mode 0700), which compose hands to every node as a secret.
 #
 # Usage: scripts/cluster-up.sh [--build] [extra `docker compose up` args, e.g. --scale worker=3]
 #   --build   rebuild the image even when it exists (scripts/build-image.sh; cached, quick)
@@ -32,6 +34,12 @@ elif [ "$build" = 1 ] || ! docker image inspect "$image" >/dev/null 2>&1; then
   bash scripts/build-image.sh
 fi
 
+# The cluster's token (created once; kept across runs). Compose reads .secrets/ray_token.node.
+node_token=$(bash scripts/ray-token.sh)
+if [ -n "${RSH_RAY_TOKEN_FILE:-}" ] && [ "$RSH_RAY_TOKEN_FILE" != "$node_token" ]; then
+  log "using RSH_RAY_TOKEN_FILE=$RSH_RAY_TOKEN_FILE for the nodes (not $node_token)"
+fi
+
 log "starting head and workers; waiting until the demo apps are served (first start: about a minute)"
 start=$(date +%s)
 if ! docker compose up --detach --wait --wait-timeout "${RSH_WAIT_TIMEOUT:-600}" "$@"; then
@@ -43,12 +51,16 @@ fi
 log "up in $(($(date +%s) - start))s"
 
 http=${RSH_HTTP_HOST_PORT:-8000}
+dashboard=${RSH_DASHBOARD_HOST_PORT:-8265}
 cat <<EOF
 
   Demo apps (HAProxy on the head):  curl -s http://127.0.0.1:${http}/hello
                                     curl -s http://127.0.0.1:${http}/echo -d '{"x": 1}'
   Routes / health:                  http://127.0.0.1:${http}/-/routes   http://127.0.0.1:${http}/-/healthz
-  Ray dashboard:                    http://127.0.0.1:${RSH_DASHBOARD_HOST_PORT:-8265}
+  Ray dashboard:                    http://127.0.0.1:${dashboard}   (asks for the token in ${PWD}/.secrets/ray_token)
+  Ray's CLI with the token:         export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=${PWD}/.secrets/ray_token
+                                    ray job submit --address http://127.0.0.1:${dashboard} -- python -c 'print(1)'
+                                    serve deploy --address http://127.0.0.1:${dashboard} examples/demo/serve_config.yaml
   HAProxy Prometheus metrics:       http://127.0.0.1:${RSH_METRICS_HOST_PORT:-9101}/metrics
   gRPC demo (app "greeter"):        127.0.0.1:${RSH_GRPC_HOST_PORT:-9000}   (README "gRPC")
   HAProxy's view of the replicas:   docker compose exec head ray-serve-haproxy status

@@ -4,6 +4,8 @@
 - ComposeProject: drives `docker compose` for one project (its own name, its own host ports)
   through the CLI, and finds the project's containers through the docker SDK. Tests get it
   through the `compose_project` fixture (a factory), so no test module imports this file.
+- ClusterToken: the token files scripts/ray-token.sh makes (Ray's token authentication is on
+  by default); `cluster_token` is one per session, `make_cluster_token` makes more.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import shlex
 import socket
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -22,6 +25,54 @@ from docker.models.containers import Container
 IMAGE = os.environ.get("RSH_IMAGE", "ray-serve-haproxy:latest")
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "compose.yaml"
+
+
+@dataclass(frozen=True)
+class ClusterToken:
+    """A cluster's token as scripts/ray-token.sh leaves it: `user` (mode 0600, this user's: for
+    requests from the host) and `node` (mode 0400, uid 1000's: what a container mounts at
+    /run/secrets/ray_token, e.g. compose's RSH_RAY_TOKEN_FILE)."""
+
+    user: Path
+    node: Path
+
+    def value(self) -> str:
+        return self.user.read_text().strip()
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.value()}"}
+
+    @property
+    def volume(self) -> dict[str, dict[str, str]]:
+        """docker SDK `volumes=` that hand the token to a container where the image looks."""
+        return {str(self.node): {"bind": "/run/secrets/ray_token", "mode": "ro"}}
+
+
+def make_cluster_token(directory: Path) -> ClusterToken:
+    """A new token in `directory` (created with mode 0700), made the way cluster-up makes one."""
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts" / "ray-token.sh"), str(directory)],
+        env={**os.environ, "RSH_IMAGE": IMAGE},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"scripts/ray-token.sh exited {result.returncode}: {result.stderr}")
+    return ClusterToken(directory / "ray_token", Path(result.stdout.strip()))
+
+
+@pytest.fixture(scope="session")
+def cluster_token(tmp_path_factory: pytest.TempPathFactory) -> ClusterToken:
+    """One token for the session's containers."""
+    return make_cluster_token(tmp_path_factory.mktemp("ray-token") / "secrets")
+
+
+@pytest.fixture(scope="session")
+def new_cluster_token(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], ClusterToken]:
+    """Factory: another cluster's token, each call a new one."""
+    return lambda: make_cluster_token(tmp_path_factory.mktemp("other-token") / "secrets")
 
 
 def free_port() -> int:

@@ -16,7 +16,8 @@ app's route only says where to call it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
 
 from demo_app import where
 from demo_pb2 import HelloReply, HelloRequest, HelloStreamRequest
@@ -26,6 +27,7 @@ from starlette.responses import JSONResponse
 
 DEFAULT_STREAM_COUNT = 3
 MAX_STREAM_COUNT = 1000
+MAX_STREAM_INTERVAL_MS = 60_000
 
 
 def reply(message: str, index: int = 0) -> HelloReply:
@@ -44,6 +46,18 @@ def reply(message: str, index: int = 0) -> HelloReply:
     )
 
 
+async def stream_replies(request: HelloStreamRequest) -> AsyncIterator[HelloReply]:
+    """SayHelloStream's replies: `count` of them, `interval_ms` apart (asyncio.sleep, so a
+    long stream never blocks the replica's other requests)."""
+    count = min(max(request.count, 0), MAX_STREAM_COUNT) or DEFAULT_STREAM_COUNT
+    interval_s = min(max(request.interval_ms, 0), MAX_STREAM_INTERVAL_MS) / 1000
+    name = request.name or "world"
+    for index in range(1, count + 1):
+        if index > 1 and interval_s:
+            await asyncio.sleep(interval_s)
+        yield reply(f"hello, {name} ({index}/{count})", index)
+
+
 @serve.deployment
 class Greeter:
     """rsh.demo.Greeter: Serve calls the method named like the gRPC method."""
@@ -51,11 +65,9 @@ class Greeter:
     async def SayHello(self, request: HelloRequest) -> HelloReply:
         return reply(f"hello, {request.name or 'world'}")
 
-    def SayHelloStream(self, request: HelloStreamRequest) -> Iterator[HelloReply]:
-        count = min(max(request.count, 0), MAX_STREAM_COUNT) or DEFAULT_STREAM_COUNT
-        name = request.name or "world"
-        for index in range(1, count + 1):
-            yield reply(f"hello, {name} ({index}/{count})", index)
+    async def SayHelloStream(self, request: HelloStreamRequest) -> AsyncIterator[HelloReply]:
+        async for message in stream_replies(request):
+            yield message
 
     async def __call__(self, request: Request) -> JSONResponse:
         """HTTP on the app's route: not the way to call it, but says which is."""

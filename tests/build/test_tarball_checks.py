@@ -7,6 +7,7 @@ stops it with a message that says which.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -90,7 +91,7 @@ def docker_build_haproxy(version: str, source_dir: Path) -> subprocess.Completed
             "inspect",
             "-f",
             '{{ index .Config.Labels "org.opencontainers.image.base.name" }}',
-            "ray-serve-haproxy:latest",
+            os.environ.get("RSH_IMAGE", "ray-serve-haproxy:latest"),
         ],
         capture_output=True,
         text=True,

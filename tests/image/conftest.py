@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import docker
 import pytest
 from docker.models.images import Image
+
+if TYPE_CHECKING:
+    from conftest import ClusterToken  # tests/conftest.py; handed over by its fixture
 
 IMAGE = os.environ.get("RSH_IMAGE", "ray-serve-haproxy:latest")
 
@@ -20,11 +24,17 @@ class Result:
 
 
 class ImageRunner:
-    """Runs one-off commands in throwaway containers of the image under test."""
+    """Runs one-off commands in throwaway containers of the image under test.
 
-    def __init__(self, client: docker.DockerClient, image: Image) -> None:
+    Token authentication is on by default, so a container gets the session's token file at
+    /run/secrets/ray_token unless `token=False` (or other `volumes`) say otherwise."""
+
+    def __init__(
+        self, client: docker.DockerClient, image: Image, token_volume: dict[str, dict[str, str]]
+    ) -> None:
         self.client = client
         self.image = image
+        self.token_volume = token_volume
 
     @property
     def labels(self) -> dict[str, str]:
@@ -37,13 +47,17 @@ class ImageRunner:
         environment: dict[str, str] | None = None,
         entrypoint: list[str] | None = None,
         timeout_s: int = 120,
+        token: bool = True,
+        volumes: dict[str, dict[str, str]] | None = None,
     ) -> Result:
+        mounts = {**(self.token_volume if token else {}), **(volumes or {})}
         container = self.client.containers.create(
             self.image.id,
             command=command,
             environment=environment or {},
             entrypoint=entrypoint,
             network_mode="none",
+            volumes=mounts,
         )
         try:
             container.start()
@@ -66,9 +80,9 @@ def docker_client() -> Iterator[docker.DockerClient]:
 
 
 @pytest.fixture(scope="session")
-def image_runner(docker_client: docker.DockerClient) -> ImageRunner:
+def image_runner(docker_client: docker.DockerClient, cluster_token: ClusterToken) -> ImageRunner:
     try:
         image = docker_client.images.get(IMAGE)
     except docker.errors.ImageNotFound:
         pytest.fail(f"image {IMAGE} not found: build it with scripts/build-image.sh")
-    return ImageRunner(docker_client, image)
+    return ImageRunner(docker_client, image, cluster_token.volume)

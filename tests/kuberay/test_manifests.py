@@ -28,7 +28,7 @@ import yaml
 from ray_serve_haproxy.cli import build_parser
 from ray_serve_haproxy.host_facts import HostFacts
 from ray_serve_haproxy.ray_process import STOP_MARGIN_S
-from ray_serve_haproxy.settings import spec_by_env, specs
+from ray_serve_haproxy.settings import derived_hard_stop_after, spec_by_env, specs
 from ray_serve_haproxy.settings_loader import EffectiveSettings, InvalidSettings, load_settings
 
 pytestmark = pytest.mark.unit
@@ -72,6 +72,7 @@ REQUIRED_RAY_ENV = (
     "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT",
     "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT",
     "RSH_HTTP_PORT",  # the readiness probe's port
+    "RSH_SHUTDOWN_TIMEOUT_S",  # `drain`'s budget, checked against terminationGracePeriodSeconds
 )
 # Env name prefixes that belong to the runtime's settings model: a typo there is a silent no-op.
 SETTING_PREFIXES = (
@@ -107,6 +108,8 @@ class Pod:
     group: str  # "head" or the worker group's name
     template: dict[str, Any]
     ray_start_params: dict[str, Any]
+    # The cluster's spec.authOptions (RayService: rayClusterConfig.authOptions).
+    auth_options: dict[str, Any]
 
     @property
     def is_head(self) -> bool:
@@ -147,10 +150,11 @@ def pods_of(manifest: str, doc: dict[str, Any]) -> list[Pod]:
     owner = f"{doc['kind']}/{doc['metadata']['name']}"
     spec = cluster_spec(doc)
     head = spec["headGroupSpec"]
-    pods = [Pod(manifest, owner, "head", head["template"], head.get("rayStartParams", {}))]
+    auth = dict(spec.get("authOptions") or {})
+    pods = [Pod(manifest, owner, "head", head["template"], head.get("rayStartParams", {}), auth)]
     for group in spec["workerGroupSpecs"]:
         params = group.get("rayStartParams", {})
-        pods.append(Pod(manifest, owner, group["groupName"], group["template"], params))
+        pods.append(Pod(manifest, owner, group["groupName"], group["template"], params, auth))
     return pods
 
 
@@ -304,11 +308,26 @@ def labels_match(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool
 # The runtime: its settings validation and its CLI
 
 
-def runtime_settings(pod: Pod, container: dict[str, Any]) -> EffectiveSettings:
+# Stands for the value of the Secret that authOptions.secretName names (created with kubectl).
+SECRET_TOKEN = "5d41402abc4b2a76b9719d911017c592a1f0e4c7b2d3e5f60718293a4b5c6d7e"
+
+
+def kuberay_auth_env(pod: Pod, container: dict[str, Any]) -> dict[str, str]:
+    """What KubeRay 1.7 adds to the Ray container (containers[0]) for authOptions.mode token
+    (SetContainerTokenAuthEnvVars): RAY_AUTH_MODE, and RAY_AUTH_TOKEN from the Secret's
+    `auth_token` key. Sidecars get nothing."""
+    if pod.auth_options.get("mode") != "token" or container["name"] != pod.ray["name"]:
+        return {}
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": SECRET_TOKEN}
+
+
+def runtime_settings(
+    pod: Pod, container: dict[str, Any], *, check_token: bool = True
+) -> EffectiveSettings:
     """The runtime's settings in `container`, as its commands there (healthcheck, drain,
-    syslog) load them: the image's ENV, then the manifest's env; no role, as under KubeRay.
-    Fails the test with every error the runtime reports."""
-    env = {**image_env(pod), **resolve_env(container)}
+    syslog) load them: the image's ENV, what KubeRay adds, then the manifest's env; no role,
+    as under KubeRay. Fails the test with every error the runtime reports."""
+    env = {**image_env(pod), **kuberay_auth_env(pod, container), **resolve_env(container)}
     # RSH_SERVE_CONFIG names a file inside the image: check the repository file it is copied from.
     if env.get("RSH_SERVE_CONFIG") in APP_COPIES and pod.is_rayservice:
         env["RSH_SERVE_CONFIG"] = str(APP_COPIES[env["RSH_SERVE_CONFIG"]])
@@ -321,7 +340,7 @@ def runtime_settings(pod: Pod, container: dict[str, Any]) -> EffectiveSettings:
         executable=lambda path: path == IMAGE_ENV["RAY_SERVE_HAPROXY_BINARY_PATH"],
     )
     try:
-        return load_settings(env, role=None, facts=facts)
+        return load_settings(env, role=None, facts=facts, check_token=check_token)
     except InvalidSettings as exc:
         pytest.fail(f"{pod}: {container['name']}: {exc.report()}")
 
@@ -442,6 +461,27 @@ def test_settings_pass_the_runtime_validation(pod: Pod) -> None:
 
 
 @pod_params()
+def test_token_authentication_is_on_through_kuberay(pod: Pod) -> None:
+    # KubeRay 1.7's authOptions (CRD: mode token|disabled, secretName): the operator injects
+    # the token into the Ray containers and authenticates its own dashboard calls with it.
+    assert pod.auth_options.get("mode") == "token", f"{pod}: authOptions {pod.auth_options}"
+    secret = pod.auth_options.get("secretName", "")
+    assert DNS_LABEL.match(secret), f"{pod}: authOptions.secretName {secret!r}"
+    # KubeRay injects nothing that the manifest already sets: a literal would win over the Secret.
+    env = ray_env(pod)
+    own = [
+        name for name in env if name.startswith("RAY_AUTH_") or name == "RAY_ENABLE_K8S_TOKEN_AUTH"
+    ]
+    assert not own, f"{pod}: the manifest sets {own}; leave them to authOptions"
+    effective = runtime_settings(pod, pod.ray)
+    assert effective.values.auth_mode == "token"
+    assert effective.values.auth_token is not None, f"{pod}: the runtime would see no token"
+    # Operators find the command that creates the Secret, with KubeRay's key, next to it.
+    docs = (KUBERAY / "README.md").read_text() + (REPO / "docs" / "operators.md").read_text()
+    assert f"kubectl create secret generic {secret} --from-literal=auth_token=" in docs, secret
+
+
+@pod_params()
 def test_nbthread_is_sized_to_the_cpu_limit(pod: Pod) -> None:
     var = next(v for v in pod.ray["env"] if v["name"] == "RAY_SERVE_HAPROXY_NBTHREAD")
     ref = var.get("valueFrom", {}).get("resourceFieldRef", {})
@@ -455,14 +495,22 @@ def test_nbthread_is_sized_to_the_cpu_limit(pod: Pod) -> None:
 def test_timeouts_fit_the_termination_grace_period(pod: Pod) -> None:
     env = ray_env(pod)
     grace = int(pod.spec.get("terminationGracePeriodSeconds", 30))
-    hard_stop = int(env["RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S"])
-    # `drain` (preStop) may take the hard-stop budget plus the runtime's stop margin.
-    assert hard_stop + STOP_MARGIN_S <= grace, (
-        f"{pod}: terminationGracePeriodSeconds {grace} < hard-stop-after {hard_stop} "
-        f"+ {STOP_MARGIN_S}s drain margin"
+    shutdown = int(env["RSH_SHUTDOWN_TIMEOUT_S"])
+    # `drain` (preStop) takes at most the shutdown budget plus the runtime's stop margin.
+    assert shutdown + STOP_MARGIN_S <= grace, (
+        f"{pod}: terminationGracePeriodSeconds {grace} < RSH_SHUTDOWN_TIMEOUT_S {shutdown} "
+        f"+ {STOP_MARGIN_S}s stop margin"
     )
     for name in ("CONNECT", "CLIENT", "SERVER"):
         assert int(env[f"RAY_SERVE_HAPROXY_TIMEOUT_{name}_S"]) > 0, f"{pod}: TIMEOUT_{name}_S"
+    # A reload never cuts a request the timeouts allow, nor one last request on a keep-alive
+    # connection: at least what the runtime derives. It need not fit the grace period.
+    hard_stop = int(env["RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S"])
+    wanted = derived_hard_stop_after(
+        int(env["RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S"]),
+        int(env["RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S"]),
+    )
+    assert hard_stop >= wanted, f"{pod}: hard-stop-after {hard_stop} < derived {wanted}"
 
 
 @pod_params()
@@ -606,7 +654,8 @@ def test_haproxy_logs_have_a_receiver(pod: Pod) -> None:
     assert_cli_accepts(receiver["args"], f"{pod} {receiver['name']}")
     # The receiver (a separate container of the same pod, same loopback) listens where the
     # Ray container's HAProxy sends.
-    listens = runtime_settings(pod, receiver).syslog_receiver_port
+    # `syslog` reads no token (cli.cmd_syslog): KubeRay gives the sidecar none.
+    listens = runtime_settings(pod, receiver, check_token=False).syslog_receiver_port
     assert listens is not None, f"{pod}: {receiver['name']} would not run a receiver"
     assert target == f"127.0.0.1:{listens}", f"{pod}: HAProxy logs to {target}, receiver {listens}"
 
@@ -751,7 +800,9 @@ def test_serve_config_v2_is_rendered_by_the_script() -> None:
 def test_app_image_bakes_in_the_demo_application() -> None:
     instructions = dockerfile_instructions(APP_DOCKERFILE)
     assert [a for k, a in instructions if k == "FROM"] == ["${BASE}"], "FROM ${BASE}"
-    assert ("ARG", f"BASE={BASE_IMAGE}:latest") in instructions, "ARG BASE=ray-serve-haproxy:latest"
+    bases = [a for k, a in instructions if k == "ARG" and a.startswith("BASE=")]
+    assert len(bases) == 1 and bases[0].startswith(f"BASE={BASE_IMAGE}:"), bases
+    # Which tag: tests/kuberay/test_versions.py (a tag of the bake file, with the rayVersion).
     users = [args.split(":")[0] for keyword, args in instructions if keyword == "USER"]
     assert not users or users[-1] not in ("root", "0"), "the image must end as a non-root user"
     for image_path, source in APP_COPIES.items():

@@ -49,11 +49,26 @@ def short_tmp() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+# A token that passes every check (64 hex digits, like Ray's and scripts/ray-token.sh's).
+GOOD_TOKEN = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
 @pytest.fixture
-def private_paths(tmp_path: Path, short_tmp: Path) -> dict[str, str]:
-    """Every path setting in temporary directories, so tests never touch /tmp/haproxy-serve."""
+def token_file(tmp_path: Path) -> Path:
+    """A good token in a file only its owner may read, as a Docker or Kubernetes secret."""
+    path = tmp_path / "ray_token"
+    path.write_text(GOOD_TOKEN + "\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def private_paths(tmp_path: Path, short_tmp: Path, token_file: Path) -> dict[str, str]:
+    """Every path setting in temporary directories, so tests never touch /tmp/haproxy-serve,
+    and the token file (the default /run/secrets/ray_token does not exist here)."""
     hap = short_tmp / "hap"
     return {
+        "RAY_AUTH_TOKEN_PATH": str(token_file),
         "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{hap}/haproxy.cfg",
         "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{hap}/admin.sock",
         "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{hap}/metrics.sock",

@@ -23,6 +23,8 @@ COMMANDS = {
     "healthcheck",
     "drain",
     "settings-table",
+    "sbom",
+    "sbom-generate",
     "run-ray",
     "syslog",
     "serve-up",

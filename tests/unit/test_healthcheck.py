@@ -122,10 +122,12 @@ def test_cli_exit_status(
     capsys: pytest.CaptureFixture[str],
     http_server: tuple[int, type[Healthz]],
     tmp_path: Path,
+    token_file: Path,
 ) -> None:
     port, _ = http_server
     monkeypatch.setenv("RSH_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("RSH_HTTP_PORT", str(port))
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token_file))
     assert main(["healthcheck", "--readiness"]) == 0
     assert "readiness: OK" in capsys.readouterr().out
     # No Ray runs in the unit tests: liveness fails and says what is missing.

@@ -36,6 +36,10 @@ def test_head_argv(load: Load) -> None:
         "--port=6379",
         "--dashboard-host=127.0.0.1",
         "--dashboard-port=8265",
+        "--ray-client-server-port=10001",
+        "--min-worker-port=10002",
+        "--max-worker-port=19999",
+        "--dashboard-agent-listen-port=52365",
         "--num-cpus=0",
         f"--object-store-memory={int(0.3 * 1024**3)}",
         "--disable-usage-stats",
@@ -50,9 +54,43 @@ def test_worker_argv(load: Load) -> None:
         "start",
         "--block",
         "--address=10.0.0.2:6380",
+        "--min-worker-port=10002",
+        "--max-worker-port=19999",
+        "--dashboard-agent-listen-port=52365",
         f"--object-store-memory={int(0.3 * 1024**3)}",
         "--disable-usage-stats",
     ]
+
+
+def test_network_settings_become_ray_start_options(load: Load) -> None:
+    values = load(
+        role=Role.WORKER,
+        RSH_HEAD_ADDRESS="10.0.0.2:6379",
+        RSH_NODE_IP="10.0.0.7",
+        RSH_NODE_MANAGER_PORT="6380",
+        RSH_OBJECT_MANAGER_PORT="6381",
+        RSH_MIN_WORKER_PORT="11000",
+        RSH_MAX_WORKER_PORT="11999",
+        RSH_METRICS_EXPORT_PORT="8080",
+        RSH_DASHBOARD_AGENT_GRPC_PORT="8266",
+        RSH_DASHBOARD_AGENT_LISTEN_PORT="52366",
+        RSH_RUNTIME_ENV_AGENT_PORT="8267",
+    ).values
+    argv = ray_start_argv(values, Role.WORKER, "ray")
+    assert argv[3:15] == [
+        "--address=10.0.0.2:6379",
+        "--node-ip-address=10.0.0.7",
+        "--node-manager-port=6380",
+        "--object-manager-port=6381",
+        "--metrics-export-port=8080",
+        "--dashboard-agent-grpc-port=8266",
+        "--runtime-env-agent-port=8267",
+        "--min-worker-port=11000",
+        "--max-worker-port=11999",
+        "--dashboard-agent-listen-port=52366",
+        f"--object-store-memory={int(0.3 * 1024**3)}",
+        "--disable-usage-stats",
+    ], argv
 
 
 @pytest.fixture
@@ -154,7 +192,7 @@ def test_run_ray_cleans_up_before_and_after(
     try:
         code = run_ray(
             sleeper_command(tmp_path),
-            stop_timeout_s=7,
+            stop_timeout_s=12,
             haproxy_binary=binary,
             state_dir=str(state),
             ray=ray,
@@ -170,7 +208,9 @@ def test_run_ray_cleans_up_before_and_after(
     assert seen["orphan_gone_before_start"] is True
     assert seen["pidfile"] == str(os.getpid())
     assert not (state / RUN_RAY_PIDFILE).exists()
-    assert calls.read_text().splitlines() == ["stop --grace-period=7"]  # graceful, not --force
+    # The serving HAProxy ignores its soft stop: it drains for 12 - 10 s, then Ray gets the rest
+    # of the budget (less `ray start`'s exit and the CLI's start-up), gracefully, not --force.
+    assert calls.read_text().splitlines() == ["stop --grace-period=4"]
     serving = seen["serving"]
     assert isinstance(serving, subprocess.Popen)
     assert serving.wait(5) == -signal.SIGKILL
@@ -208,11 +248,10 @@ def test_drain_without_run_ray_stops_ray_itself(
     binary, spawn = fake_haproxy
     monkeypatch.setattr(ray_process, "HAPROXY_SOFT_STOP_GRACE_S", 1)
     leftover = spawn(False)  # dies on SIGUSR1, HAProxy's soft stop
-    values = load(
-        RAY_SERVE_HAPROXY_BINARY_PATH=binary, RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S="9"
-    ).values
+    values = load(RAY_SERVE_HAPROXY_BINARY_PATH=binary, RSH_SHUTDOWN_TIMEOUT_S="12").values
     assert drain(values, ray=ray) == 0
-    assert calls.read_text().splitlines() == ["stop --grace-period=9"]
+    # HAProxy drained at once (it exits on SIGUSR1): `ray stop` gets 12 s less the reserves.
+    assert calls.read_text().splitlines() == ["stop --grace-period=6"]
     assert leftover.wait(5) == -signal.SIGUSR1
 
 
@@ -248,7 +287,7 @@ def test_run_ray_ends_when_the_raylet_disappears(
     try:
         code = run_ray(
             sleeper_command(tmp_path),
-            stop_timeout_s=5,
+            stop_timeout_s=10,
             haproxy_binary=str(tmp_path / "no-haproxy"),
             state_dir=str(tmp_path),
             ray=ray,
@@ -259,4 +298,72 @@ def test_run_ray_ends_when_the_raylet_disappears(
             signal.signal(sig, handler)
     assert code == 1
     assert time.monotonic() - start < 15
-    assert calls.read_text().splitlines() == ["stop --grace-period=5"]  # remnants, if any
+    assert calls.read_text().splitlines() == ["stop --grace-period=4"]  # remnants, if any
+
+
+@pytest.fixture
+def timed_ray(tmp_path: Path) -> tuple[str, Path]:
+    """A `ray` that records when each call came: "<time.monotonic()> <args>"."""
+    log = tmp_path / "ray-times.log"
+    script = tmp_path / "timed-ray"
+    script.write_text(
+        textwrap.dedent(
+            f"""\
+            #!{sys.executable}
+            import sys, time
+            with open({str(log)!r}, "a") as f:
+                f.write(f"{{time.monotonic()}} {{' '.join(sys.argv[1:])}}\\n")
+            """
+        )
+    )
+    script.chmod(0o755)
+    return str(script), log
+
+
+def test_shutdown_lets_haproxy_finish_its_requests_before_ray_stops(
+    tmp_path: Path,
+    timed_ray: tuple[str, Path],
+    fake_haproxy: tuple[str, Callable[[bool], subprocess.Popen[bytes]]],
+) -> None:
+    ray, calls = timed_ray
+    binary, _ = fake_haproxy
+    # Stands in for an HAProxy that finishes a request 2 s after its soft stop (SIGUSR1).
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGUSR1, lambda *_: (time.sleep(2), sys.exit(0)))\n"
+        "print('up', flush=True)\ntime.sleep(120)\n"
+    )
+    busy = subprocess.Popen([binary, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert busy.stdout is not None and busy.stdout.readline() == b"up\n"
+        start = time.monotonic()
+        ray_process.graceful_stop(ray, 20, binary)
+        took = time.monotonic() - start
+        assert busy.wait(1) == 0, "HAProxy was killed instead of finishing its request"
+    finally:
+        busy.kill()
+        busy.wait()
+    (stamp, args), *more = (line.split(" ", 1) for line in calls.read_text().splitlines())
+    assert not more and args.startswith("stop --grace-period=")
+    assert float(stamp) - start >= 2, "`ray stop` ran while HAProxy was still serving"
+    assert took < 20
+
+
+def test_shutdown_kills_a_busy_haproxy_within_the_budget(
+    tmp_path: Path,
+    timed_ray: tuple[str, Path],
+    fake_haproxy: tuple[str, Callable[[bool], subprocess.Popen[bytes]]],
+) -> None:
+    ray, calls = timed_ray
+    binary, spawn = fake_haproxy
+    stuck = spawn(True)  # a request that outlives the budget: soft stop ignored
+    budget = 11
+    start = time.monotonic()
+    ray_process.graceful_stop(ray, budget, binary)
+    took = time.monotonic() - start
+    assert stuck.wait(5) == -signal.SIGKILL
+    (stamp, args), *more = (line.split(" ", 1) for line in calls.read_text().splitlines())
+    # Drained for budget - RAY_STOP_RESERVE_S, then `ray stop` with what is left.
+    assert not more and args == "stop --grace-period=4"
+    assert budget - 10 <= float(stamp) - start < budget - 10 + 1
+    assert took < budget

@@ -28,10 +28,10 @@ Load = Callable[..., EffectiveSettings]
 EXPECTED_DEFAULTS: dict[str, Any] = {
     "RAY_SERVE_ENABLE_HA_PROXY": False,
     "RAY_SERVE_HAPROXY_MAXCONN": 20000,  # the guide's, not Ray's 4096
+    "RAY_SERVE_HAPROXY_TUNE_BUFSIZE": 16384,  # Ray's; raise for large headers (docs/switching)
     "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": 3600,
     "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": None,
     "RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S": 5,  # the deliberate deviation from the guide
-    "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S": 120,
     "RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL": 2,
     "RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE": 2,
     "RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER": "5s",
@@ -61,15 +61,31 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "RSH_NUM_CPUS": None,
     "RSH_SERVE_CONFIG": None,
     "RSH_SERVE_DEPLOY_TIMEOUT_S": 300,
+    "RSH_SHUTDOWN_TIMEOUT_S": 25,  # fits compose's stop_grace_period 30s and Kubernetes' 30 s
     "RSH_STATE_DIR": "/tmp/ray-serve-haproxy",
     "RSH_RAY_START_ARGS": (),
     "RSH_PYTHONPATH": None,
+    # Node address and Ray's ports: Ray's own defaults (None: Ray picks a free port).
+    "RSH_NODE_IP": None,
+    "RSH_NODE_MANAGER_PORT": None,
+    "RSH_OBJECT_MANAGER_PORT": None,
+    "RSH_MIN_WORKER_PORT": 10002,
+    "RSH_MAX_WORKER_PORT": 19999,
+    "RSH_METRICS_EXPORT_PORT": None,
+    "RSH_DASHBOARD_AGENT_GRPC_PORT": None,
+    "RSH_DASHBOARD_AGENT_LISTEN_PORT": 52365,
+    "RSH_RUNTIME_ENV_AGENT_PORT": None,
+    "RSH_RAY_CLIENT_SERVER_PORT": 10001,
+    "RAY_AUTH_MODE": "token",  # on unless disabled by name (Ray's own default is off)
+    "RAY_AUTH_TOKEN_PATH": "/run/secrets/ray_token",
+    "RAY_AUTH_TOKEN": None,
 }
 DERIVED = {
     "RAY_SERVE_HAPROXY_NBTHREAD",
     "RAY_SERVE_HAPROXY_BINARY_PATH",
     "RAY_SERVE_HAPROXY_LOG_TARGET",
     "RSH_OBJECT_STORE_MEMORY",
+    "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S",
 }
 GUIDE_VARIABLES = {
     "RAY_SERVE_ENABLE_HA_PROXY",
@@ -128,7 +144,8 @@ def test_every_guide_variable_and_ray_260_extra_is_declared() -> None:
 
 
 def test_every_default(facts: HostFacts) -> None:
-    effective = load_settings({}, facts=facts)
+    # No token file at the default path here: the defaults themselves are what is tested.
+    effective = load_settings({}, facts=facts, check_token=False)
     for variable, expected in EXPECTED_DEFAULTS.items():
         assert value_of(effective, variable) == expected, variable
         assert effective.sources[variable] == Source.DEFAULT, variable
@@ -137,11 +154,13 @@ def test_every_default(facts: HostFacts) -> None:
 
 
 def test_derived_defaults(facts: HostFacts) -> None:
-    effective = load_settings({}, facts=facts)
+    effective = load_settings({}, facts=facts, check_token=False)
     assert effective.values.nbthread == 2  # the 2 CPUs of `facts`
     assert effective.values.haproxy_binary_path == "/usr/local/bin/haproxy"
     assert effective.values.log_target == "stdout"  # the container's, through the launcher
     assert effective.values.object_store_memory == int(0.3 * 1024**3)
+    # No server timeout: the client timeout (3600) + Serve's 90 s keep-alive.
+    assert effective.values.hard_stop_after_s == 3690
 
 
 def test_timeout_connect_deviation_is_documented_in_its_description() -> None:
@@ -162,6 +181,7 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S", "600", 600),
     ("RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S", "0", 0),
     ("RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S", "30", 30),
+    ("RSH_SHUTDOWN_TIMEOUT_S", "80", 80),
     ("RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL", "3", 3),
     ("RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE", "5", 5),
     ("RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER", "2s", "2s"),
@@ -193,8 +213,8 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("RSH_SERVE_DEPLOY_TIMEOUT_S", "60", 60),
     (
         "RSH_RAY_START_ARGS",
-        "--resources='{\"x\": 1}' --min-worker-port=10002",
-        ('--resources={"x": 1}', "--min-worker-port=10002"),
+        "--resources='{\"x\": 1}' --include-log-monitor=false",
+        ('--resources={"x": 1}', "--include-log-monitor=false"),
     ),
     ("RSH_PYTHONPATH", "/opt/app:/opt/lib", "/opt/app:/opt/lib"),
 ]
@@ -247,6 +267,9 @@ INVALID: list[tuple[str, str, str]] = [
     ("RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S", "30s", "whole number of seconds"),
     ("RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S", "-1", "out of range"),
     ("RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S", "0", "out of range"),
+    ("RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S", "2147484", "out of range"),
+    ("RSH_SHUTDOWN_TIMEOUT_S", "9", "out of range"),
+    ("RSH_SHUTDOWN_TIMEOUT_S", "30s", "whole number of seconds"),
     ("RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL", "0", "out of range"),
     ("RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE", "x", "not an integer"),
     ("RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER", "5", "5ms"),
@@ -450,7 +473,7 @@ def test_access_log_modes(load: Load, mode: str) -> None:
 def test_unknown_access_log_mode_is_refused_naming_the_choices(load: Load) -> None:
     (error,) = errors_of(load, RSH_ACCESS_LOG="some")
     assert error.startswith("RSH_ACCESS_LOG='some'")
-    assert "`all` | `errors` | `off`" in error
+    assert "`all` or `errors` or `off`" in error
 
 
 def test_metrics_flag_is_exported_to_ray(load: Load) -> None:
@@ -542,9 +565,10 @@ def test_ray_env_carries_every_ray_facing_effective_value(load: Load) -> None:
         "RAY_SERVE_HAPROXY_MAXCONN": "20000",
         "RAY_SERVE_HAPROXY_NBTHREAD": "2",
         "RAY_SERVE_HAPROXY_BINARY_PATH": "/usr/local/bin/haproxy",
+        "RAY_SERVE_HAPROXY_TUNE_BUFSIZE": "16384",
         "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "3600",
         "RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S": "5",
-        "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S": "120",
+        "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S": "3690",
         "RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL": "2",
         "RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE": "2",
         "RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER": "5s",
@@ -563,6 +587,8 @@ def test_ray_env_carries_every_ray_facing_effective_value(load: Load) -> None:
         "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": "31000",
         "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": "40000",
         "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": "41000",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": env["RAY_AUTH_TOKEN_PATH"],
     }
     assert not any(name.startswith("RSH_") for name in env)
 
@@ -587,11 +613,15 @@ def test_ray_env_values_parse_the_way_ray_260_reads_them(load: Load) -> None:
 
 
 def test_config_json_lists_value_and_source(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    token_file: Path,
 ) -> None:
     import json
 
     monkeypatch.setenv("RSH_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token_file))
     monkeypatch.setenv("RAY_SERVE_HAPROXY_MAXCONN", "1234")
     monkeypatch.delenv("RAY_SERVE_HAPROXY_NBTHREAD", raising=False)
     assert main(["config", "--json"]) == 0
@@ -637,3 +667,216 @@ def test_unlimited_open_files_keep_the_guide_default(private_paths: dict[str, st
     effective = load_settings(private_paths, facts=facts)
     assert effective.values.maxconn == 20000
     assert effective.sources["RAY_SERVE_HAPROXY_MAXCONN"] == Source.DEFAULT
+
+
+# --- node address and Ray's ports (host networking) ---------------------------------------
+
+HOST_ADDRESSES = {"127.0.0.1": "lo", "10.0.0.7": "eth0", "192.168.5.2": "eth1", "fd00::7": "eth0"}
+
+
+@pytest.fixture
+def load_on_host(private_paths: dict[str, str]) -> Load:
+    """load(...) on a host with two interfaces besides loopback."""
+    facts = HostFacts(
+        cpus=2, shm_bytes=2**30, haproxy_binary="/bin/true", local_addresses=HOST_ADDRESSES
+    )
+
+    def _load(role: Role | None = None, **env: str) -> EffectiveSettings:
+        return load_settings({**private_paths, **env}, role=role, facts=facts)
+
+    return _load
+
+
+@pytest.mark.parametrize("address", ["10.0.0.7", "192.168.5.2", "fd00::7", "[fd00::7]"])
+def test_node_ip_of_this_host_is_accepted(load_on_host: Load, address: str) -> None:
+    effective = load_on_host(RSH_NODE_IP=address)
+    assert effective.values.node_ip == address.strip("[]")
+    assert effective.sources["RSH_NODE_IP"] == Source.ENVIRONMENT
+
+
+def test_node_ip_of_another_host_names_this_hosts_addresses(load_on_host: Load) -> None:
+    (error,) = errors_of(load_on_host, RSH_NODE_IP="10.0.0.99")
+    assert error.startswith("RSH_NODE_IP='10.0.0.99': not an address of this host")
+    # The operator sees which addresses would do, with their interfaces.
+    assert "10.0.0.7 (eth0), 192.168.5.2 (eth1)" in error
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("head", "not an IP address"),
+        ("10.0.0.256", "not an IP address"),
+        ("0.0.0.0", "not the address of one interface"),
+        ("::", "not the address of one interface"),
+        ("224.0.0.1", "not the address of one interface"),
+    ],
+)
+def test_node_ip_must_be_one_address(load_on_host: Load, raw: str, problem: str) -> None:
+    (error,) = errors_of(load_on_host, RSH_NODE_IP=raw)
+    assert f"RSH_NODE_IP={raw!r}: {problem}; allowed: an IP address of this host" in error
+
+
+def test_node_ip_is_not_checked_when_the_hosts_addresses_are_unknown(load: Load) -> None:
+    # The KubeRay manifest tests describe another machine (a pod): no addresses known.
+    assert load(RSH_NODE_IP="10.9.9.9").values.node_ip == "10.9.9.9"
+
+
+def test_worker_port_range_needs_low_below_high(load: Load) -> None:
+    (error,) = errors_of(load, RSH_MIN_WORKER_PORT="12000", RSH_MAX_WORKER_PORT="12000")
+    assert error.startswith("RSH_MIN_WORKER_PORT='12000': not below RSH_MAX_WORKER_PORT=12000")
+    (error,) = errors_of(load, RSH_MIN_WORKER_PORT="1000")
+    assert "out of range; allowed: integer 1024-65535" in error
+
+
+def test_worker_port_range_must_not_overlap_the_replica_ranges(load: Load) -> None:
+    (error,) = errors_of(load, RSH_MAX_WORKER_PORT="30500")
+    assert error.startswith("RSH_MAX_WORKER_PORT='30500': worker port range 10002-30500")
+    assert "overlaps the replica HTTP range 30000-31000" in error
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "RSH_NODE_MANAGER_PORT",
+        "RSH_OBJECT_MANAGER_PORT",
+        "RSH_METRICS_EXPORT_PORT",
+        "RSH_HTTP_PORT",
+    ],
+)
+def test_fixed_port_inside_the_worker_range_is_refused(load: Load, variable: str) -> None:
+    (error,) = errors_of(load, **{variable: "12345"})
+    assert error.startswith(f"{variable}='12345': {variable}=12345 lies in Ray's worker port range")
+
+
+def test_ray_ports_must_differ_from_every_other_port(load: Load) -> None:
+    (error,) = errors_of(load, RSH_NODE_MANAGER_PORT="6380", RSH_OBJECT_MANAGER_PORT="6380")
+    assert "same port as RSH_NODE_MANAGER_PORT" in error
+    (error,) = errors_of(load, RSH_METRICS_EXPORT_PORT="9101")
+    assert error.startswith("RSH_METRICS_EXPORT_PORT='9101': same port as RAY_SERVE_HAPROXY_")
+    (error,) = errors_of(load, RSH_RUNTIME_ENV_AGENT_PORT="30010")
+    assert "lies in the replica HTTP port range" in error
+
+
+def test_a_fixed_firewall_friendly_node_is_valid(load_on_host: Load) -> None:
+    """The set of settings the multi-machine docs will use: every Ray port fixed."""
+    effective = load_on_host(
+        role=Role.WORKER,
+        RSH_HEAD_ADDRESS="10.0.0.2:6379",
+        RSH_NODE_IP="10.0.0.7",
+        RSH_NODE_MANAGER_PORT="6380",
+        RSH_OBJECT_MANAGER_PORT="6381",
+        RSH_METRICS_EXPORT_PORT="8080",
+        RSH_DASHBOARD_AGENT_GRPC_PORT="8266",
+        RSH_RUNTIME_ENV_AGENT_PORT="8267",
+        RSH_MIN_WORKER_PORT="20000",
+        RSH_MAX_WORKER_PORT="20999",
+    )
+    assert effective.values.node_manager_port == 6380
+
+
+@pytest.mark.parametrize(
+    ("argument", "owner"),
+    [
+        ("--node-ip-address=10.0.0.7", "RSH_NODE_IP"),
+        ("--min-worker-port=11000", "RSH_MIN_WORKER_PORT"),
+        ("--object-manager-port 6381", "RSH_OBJECT_MANAGER_PORT"),
+    ],
+)
+def test_ray_start_args_must_not_bypass_a_validated_setting(
+    load: Load, argument: str, owner: str
+) -> None:
+    (error,) = errors_of(load, RSH_RAY_START_ARGS=argument)
+    option = argument.split("=")[0].split()[0]
+    assert error.startswith(f"RSH_RAY_START_ARGS={argument!r}: sets {option}, which {owner} owns")
+
+
+# --- hard-stop-after: derived from the timeouts, decoupled from the node's shutdown ------------
+
+
+@pytest.mark.parametrize(
+    "env,expected",
+    [
+        ({}, 3690),  # no server timeout: the client timeout + 90
+        ({"RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": "300"}, 390),
+        (
+            {
+                "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": "300",
+                "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "9",
+            },
+            390,
+        ),
+        ({"RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "60"}, 150),
+        ({"RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": "86400"}, 86490),
+        ({"RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": "2147483"}, 2147483),  # HAProxy's timer limit
+    ],
+)
+def test_hard_stop_after_is_derived_from_the_timeouts(
+    load: Load, env: dict[str, str], expected: int
+) -> None:
+    effective = load(**env)
+    assert effective.values.hard_stop_after_s == expected
+    assert effective.sources["RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S"] == Source.DERIVED
+    how = effective.derivations["RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S"]
+    assert "keep-alive 90" in how and how.endswith(f"= {expected}s")
+    assert effective.ray_env()["RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S"] == str(expected)
+
+
+def test_hard_stop_after_shorter_than_the_server_timeout_is_refused(load: Load) -> None:
+    (error,) = errors_of(
+        load,
+        RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S="300",
+        RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S="60",
+    )
+    assert error.startswith("RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S='60'")
+    assert "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S=300" in error
+    assert "at least 300" in error and "390" in error
+    ok = load(RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S="300", RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S="300")
+    assert ok.values.hard_stop_after_s == 300
+    assert "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S" not in ok.derivations
+
+
+def test_a_broken_timeout_reports_itself_not_the_derived_hard_stop(load: Load) -> None:
+    (error,) = errors_of(load, RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S="5m")
+    assert error.startswith("RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S=")
+
+
+def test_hard_stop_after_does_not_bound_the_shutdown(load: Load) -> None:
+    # The point of issue 15: a day-long reload limit, a container that still stops in 25 s.
+    effective = load(RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S="86400")
+    assert effective.values.shutdown_timeout_s == 25
+    assert "RSH_SHUTDOWN_TIMEOUT_S" not in effective.ray_env()
+
+
+def test_config_shows_how_hard_stop_after_was_derived(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    token_file: Path,
+) -> None:
+    import json
+
+    monkeypatch.setenv("RSH_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token_file))
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S", "120")
+    monkeypatch.delenv("RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S", raising=False)
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S (derived): RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S 120"
+        " + Serve's keep-alive 90 = 210s"
+    ) in out
+    assert main(["config", "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)["settings"]["RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S"]
+    assert entry["value"] == "210" and entry["source"] == "derived"
+    assert entry["derivation"].endswith("= 210s")
+
+
+def test_tune_bufsize_reaches_ray_and_is_bounded(load: Load) -> None:
+    assert (
+        load(RAY_SERVE_HAPROXY_TUNE_BUFSIZE="65536").ray_env()["RAY_SERVE_HAPROXY_TUNE_BUFSIZE"]
+        == "65536"
+    )
+    assert load().ray_env()["RAY_SERVE_HAPROXY_TUNE_BUFSIZE"] == "16384"
+    (error,) = errors_of(load, RAY_SERVE_HAPROXY_TUNE_BUFSIZE="8192")
+    assert error.startswith("RAY_SERVE_HAPROXY_TUNE_BUFSIZE='8192'")
+    assert "integer 16384-1048576 bytes" in error

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ray_serve_haproxy.ray_process import STOP_MARGIN_S
 from ray_serve_haproxy.settings_loader import EffectiveSettings, Role
 from ray_serve_haproxy.supervisor_config import dashboard_url, render_supervisor_config
 from supervisor.datatypes import dict_of_key_value_pairs  # type: ignore[import-untyped]
@@ -71,7 +72,7 @@ def test_head_programs_and_commands(head: EffectiveSettings) -> None:
     state = head.values.state_dir
     ray = argv(conf, "program:ray")
     assert ray[:4] == [PY, "-m", "ray_serve_haproxy", "run-ray"]
-    assert ray[ray.index("--stop-timeout") + 1] == "120"
+    assert ray[ray.index("--stop-timeout") + 1] == "25"  # RSH_SHUTDOWN_TIMEOUT_S
     assert ray[ray.index("--state-dir") + 1] == state
     assert ray[ray.index("--haproxy-binary") + 1] == "/usr/local/bin/haproxy"
     # Where run-ray prunes HAProxy directories of earlier Rays (all settings in one dir here).
@@ -106,17 +107,22 @@ def test_worker_joins_the_head_and_runs_no_serve_up(worker: EffectiveSettings) -
     start = start[start.index("--") + 1 :]
     assert start[:3] == [RAY, "start", "--block"]
     assert "--address=head:6379" in start
-    assert not any(a.startswith(("--head", "--port", "--dashboard")) for a in start)
+    head_only = ("--head", "--port", "--dashboard-host", "--dashboard-port", "--ray-client")
+    assert not any(a.startswith(head_only) for a in start)
 
 
-def test_ray_program_stops_gracefully_within_hard_stop_after(load: Load) -> None:
-    effective = load(RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S="45", **HAPROXY_ON)
+def test_ray_program_stops_within_the_shutdown_timeout_not_hard_stop_after(load: Load) -> None:
+    effective = load(
+        RSH_SHUTDOWN_TIMEOUT_S="45", RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S="7200", **HAPROXY_ON
+    )
     conf = parse(render(effective, Role.HEAD))
     ray = conf["program:ray"]
     assert ray["stopsignal"] == "TERM"
-    assert 45 < int(ray["stopwaitsecs"]) <= 45 + 60
+    assert int(ray["stopwaitsecs"]) == 45 + STOP_MARGIN_S
     assert ray["autorestart"] == "false"
     assert argv(conf, "program:ray")[argv(conf, "program:ray").index("--stop-timeout") + 1] == "45"
+    # HAProxy still gets its two-hour reload limit, through Ray's environment.
+    assert 'RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S="7200"' in conf["supervisord"]["environment"]
 
 
 def test_syslog_receiver_runs_for_its_explicit_local_target(load: Load) -> None:
@@ -185,7 +191,7 @@ def test_supervisord_accepts_the_file_and_logs_go_to_the_container(
         assert programs[name].stdout_logfile == "/dev/stdout", name
         assert programs[name].stdout_logfile_maxbytes == 0, name
         assert programs[name].stderr_logfile == "/dev/stderr", name
-    assert programs["ray"].stopwaitsecs > head.values.hard_stop_after_s
+    assert programs["ray"].stopwaitsecs > head.values.shutdown_timeout_s
     assert programs["ray"].priority < programs["serve-up"].priority
 
 

@@ -26,10 +26,10 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
-def _load(role: Role | None) -> EffectiveSettings | None:
+def _load(role: Role | None, *, check_token: bool = True) -> EffectiveSettings | None:
     """Effective settings, or None after printing every error (callers exit 2)."""
     try:
-        return load_settings(role=role)
+        return load_settings(role=role, check_token=check_token)
     except InvalidSettings as exc:
         print(exc.report(), file=sys.stderr)
         return None
@@ -141,9 +141,11 @@ def cmd_config(args: argparse.Namespace) -> int:
         return EXIT_INVALID_SETTINGS
     rows = effective.rows()
     if args.json:
-        data = {
+        data: dict[str, dict[str, str | None]] = {
             name: {"value": value or None, "source": source.value} for name, value, source in rows
         }
+        for name, how in effective.derivations.items():
+            data[name]["derivation"] = how
         print(json.dumps({"settings": data, "ray_env": effective.ray_env()}, indent=2))
     elif args.env:
         import shlex
@@ -153,13 +155,16 @@ def cmd_config(args: argparse.Namespace) -> int:
     else:
         table = [[n, v or "(unset)", s.value] for n, v, s in rows]
         print(render_table(["NAME", "VALUE", "SOURCE"], table))
+        for name, how in effective.derivations.items():
+            print(f"{name} (derived): {how}")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from .haproxy_stats import collect, find_sockets, render_status, status_json
 
-    effective = _load(None)
+    # Reads HAProxy's admin socket only: no token needed.
+    effective = _load(None, check_token=False)
     if effective is None:
         return EXIT_INVALID_SETTINGS
     socket_path = effective.values.socket_path
@@ -200,7 +205,8 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 def cmd_drain(args: argparse.Namespace) -> int:
     from .ray_process import drain
 
-    effective = _load(None)
+    # A local `ray stop` needs no token, and a graceful stop must not hinge on its file.
+    effective = _load(None, check_token=False)
     if effective is None:
         return EXIT_INVALID_SETTINGS
     return drain(effective.values)
@@ -230,7 +236,61 @@ def cmd_settings_table(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- internal programs (run by supervisord) ---------------------------------------------------
+def cmd_sbom(args: argparse.Namespace) -> int:
+    from .bill_of_materials import SBOM_PATH, summary_rows
+    from .table import render_table
+
+    path = Path(args.path or SBOM_PATH)
+    try:
+        text = path.read_text()
+        document = json.loads(text)
+    except (OSError, ValueError) as exc:
+        return _fail(f"no readable bill of materials at {path}: {exc}")
+    if args.summary:
+        print(render_table(["KIND", "NAME", "VERSION", "SHA-256"], summary_rows(document)))
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# --- internal programs (run by supervisord, or by the image build) ----------------------------
+
+
+def cmd_sbom_generate(args: argparse.Namespace) -> int:
+    from . import __version__
+    from .bill_of_materials import (
+        SBOM_PATH,
+        BillOfMaterialsError,
+        GenerateInputs,
+        ImageFacts,
+        generate,
+    )
+
+    image = ImageFacts(
+        name=args.image_name,
+        version=args.image_version,
+        base_image=args.base_image,
+        platform=args.platform,
+        tool_version=__version__,
+    )
+    inputs = GenerateInputs(
+        output=Path(args.output or SBOM_PATH),
+        image=image,
+        pip_reports=[Path(p) for p in args.pip_report],
+        wheel_dirs=[Path(d) for d in args.wheel_dir],
+        haproxy=Path(args.haproxy),
+        haproxy_source_sha256=Path(args.haproxy_source_sha256),
+    )
+    try:
+        document = generate(inputs)
+    except BillOfMaterialsError as exc:
+        return _fail(f"bill of materials: {exc}")
+    counts: dict[str, int] = {}
+    for component in document["components"]:
+        kind = str(component["bom-ref"]).split(":", 1)[0]
+        counts[kind] = counts.get(kind, 0) + 1
+    print(f"wrote {inputs.output}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return 0
 
 
 def cmd_run_ray(args: argparse.Namespace) -> int:
@@ -256,7 +316,8 @@ def cmd_syslog(args: argparse.Namespace) -> int:
 
     port = args.port
     if port is None:
-        effective = _load(None)
+        # A sidecar (KubeRay) that never talks to Ray has no token, and needs none.
+        effective = _load(None, check_token=False)
         if effective is None:
             return EXIT_INVALID_SETTINGS
         port = effective.values.syslog_port
@@ -264,6 +325,7 @@ def cmd_syslog(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_up(args: argparse.Namespace) -> int:
+    from .auth_token import TokenFileError, cluster_token
     from .serve_up import run
     from .supervisor_config import dashboard_url
 
@@ -271,6 +333,10 @@ def cmd_serve_up(args: argparse.Namespace) -> int:
     if effective is None:
         return EXIT_INVALID_SETTINGS
     values = effective.values
+    try:
+        token = cluster_token(values.auth_mode, values.auth_token, values.auth_token_path)
+    except TokenFileError as exc:  # changed since the settings were checked
+        return _fail(f"RAY_AUTH_TOKEN_PATH={values.auth_token_path}: {exc}", EXIT_INVALID_SETTINGS)
     return run(
         http_port=args.http_port or values.http_port,
         dashboard_url=args.dashboard_url
@@ -281,6 +347,9 @@ def cmd_serve_up(args: argparse.Namespace) -> int:
         http_host=args.http_host,
         grpc_port=values.grpc_port if args.grpc_port is None else args.grpc_port,
         grpc_servicer_functions=values.grpc_servicer_functions,
+        token=token,
+        haproxy_mode=values.enable_ha_proxy,
+        pythonpath=values.pythonpath,
     )
 
 
@@ -358,8 +427,14 @@ def build_parser() -> Parser:
     target.add_argument("--write", metavar="FILE", help="replace the table block in FILE")
     target.add_argument("--check", metavar="FILE", help="exit 1 if FILE's block is outdated")
 
+    sbom = add("sbom", cmd_sbom, "print the image's bill of materials (CycloneDX JSON)")
+    sbom.add_argument("--summary", action="store_true", help="a table: kind, name, version, sha256")
+    sbom.add_argument("--path", help="another document; default: the one the build wrote")
+
     run_ray = add("run-ray", cmd_run_ray, "(internal) run `ray start --block` with clean stop")
-    run_ray.add_argument("--stop-timeout", type=int, required=True, help="seconds for ray stop")
+    run_ray.add_argument(
+        "--stop-timeout", type=int, required=True, help="seconds for the whole graceful stop"
+    )
     run_ray.add_argument("--state-dir", required=True, help="where run-ray.pid goes")
     run_ray.add_argument("--haproxy-binary", help="HAProxy executable whose processes are ours")
     run_ray.add_argument("--ray", help="`ray` executable for `ray stop`; default: the venv's")
@@ -387,6 +462,25 @@ def build_parser() -> Parser:
     serve_up.add_argument("--state-dir", help="default: RSH_STATE_DIR")
     serve_up.add_argument("--timeout", type=int, help="default: RSH_SERVE_DEPLOY_TIMEOUT_S")
     serve_up.add_argument("--config", help="default: RSH_SERVE_CONFIG")
+
+    generate = add(
+        "sbom-generate", cmd_sbom_generate, "(internal, image build) write the bill of materials"
+    )
+    generate.add_argument("--output", help="default: where `sbom` reads it")
+    generate.add_argument("--image-name", default="ray-serve-haproxy")
+    generate.add_argument("--image-version", default="dev")
+    generate.add_argument("--base-image", default="")
+    generate.add_argument("--platform", default="", help="e.g. linux/arm64")
+    generate.add_argument(
+        "--pip-report", action="append", default=[], help="`pip install --report` file (repeat)"
+    )
+    generate.add_argument(
+        "--wheel-dir", action="append", default=[], help="directory of installed wheels (repeat)"
+    )
+    generate.add_argument("--haproxy", default="/usr/local/bin/haproxy", help="HAProxy binary")
+    generate.add_argument(
+        "--haproxy-source-sha256", required=True, help="`sha256sum` line of the source tarball"
+    )
 
     watchdog = add("watchdog", cmd_watchdog, "(internal) supervisord event listener")
     watchdog.add_argument("--program", default="ray", help="stop supervisord when it exits")

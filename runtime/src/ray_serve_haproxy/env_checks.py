@@ -6,16 +6,24 @@ Meant to run before a node starts (ports in use by a running node show as busy).
 from __future__ import annotations
 
 import errno
+import importlib
+import json
 import os
 import re
 import shutil
 import socket
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from .auth_token import TokenFileError, read_token_file
+from .exposure import observed, planned
 from .host_facts import HostFacts
+from .listeners import Listener, listening
+from .placement import ConfigAsks, Deployment, Node, asks_of, problems, report
+from .processes import pids_by_comm
 from .settings_loader import EffectiveSettings, Role, Source
 from .state_dir import private_dir_problem, private_dirs
 
@@ -215,10 +223,172 @@ def check_ephemeral_overlap(effective: EffectiveSettings, ephemeral: range | Non
     return findings
 
 
-def run_checks(
-    effective: EffectiveSettings, role: Role, facts: HostFacts, ports: bool = True
+def _start_arg(args: tuple[str, ...], option: str) -> str | None:
+    """The value of `--option=V` or `--option V` in `ray start` arguments (the last wins)."""
+    value = None
+    for index, arg in enumerate(args):
+        if arg.startswith(f"{option}="):
+            value = arg.split("=", 1)[1]
+        elif arg == option and index + 1 < len(args):
+            value = args[index + 1]
+    return value
+
+
+def this_node(effective: EffectiveSettings, role: Role, facts: HostFacts) -> Node:
+    """What this node will offer replicas: its CPUs (RSH_NUM_CPUS, else those Ray detects), and
+    GPUs and custom resources of RSH_RAY_START_ARGS."""
+    values = effective.values
+    offered: dict[str, float] = {
+        "CPU": values.num_cpus if values.num_cpus is not None else facts.cpus
+    }
+    gpus = _start_arg(values.ray_start_args, "--num-gpus")
+    custom = _start_arg(values.ray_start_args, "--resources")
+    try:
+        if gpus is not None:
+            offered["GPU"] = float(gpus)
+        if custom is not None:
+            offered.update({str(k): float(v) for k, v in json.loads(custom).items()})
+    except (ValueError, AttributeError):
+        pass  # Ray refuses it at start, with its own message
+    return Node.of(f"this {role.value}", offered)
+
+
+def _without_memory(asks: ConfigAsks) -> ConfigAsks:
+    """Ray's `memory` resource depends on what the node has free once running: not judged
+    before start."""
+    deployments = [
+        Deployment(
+            d.app,
+            d.name,
+            d.replicas,
+            {r: u for r, u in d.ask.items() if r != "memory"},
+            d.max_per_node,
+            d.assumed,
+        )
+        for d in asks.deployments
+    ]
+    return ConfigAsks(deployments, asks.unchecked)
+
+
+def check_placement(effective: EffectiveSettings, role: Role, facts: HostFacts) -> list[Finding]:
+    """Head with RSH_SERVE_CONFIG: can the config be placed on this node alone? A WARN, not a
+    FAIL: workers may join (the compose head offers no CPUs on purpose)."""
+    path = effective.values.serve_config
+    if role != Role.HEAD or not path:
+        return []
+    subject = f"placement of {path}"
+    try:
+        yaml = importlib.import_module("yaml")  # PyYAML comes with Ray
+        config = yaml.safe_load(Path(path).read_text())
+        asks = _without_memory(asks_of(config))
+    except Exception as exc:  # the head's serve-up reports a broken config in detail
+        return [Finding(Level.WARN, subject, f"cannot read it: {exc}")]
+    node = this_node(effective, role, facts)
+    where = "on this node alone"
+    if not problems(asks, [node]):
+        return [Finding(Level.OK, subject, report(asks, [node], where))]
+    hint = (
+        "; it needs worker nodes that offer what is missing"
+        + (" (this head has RSH_NUM_CPUS=0)" if effective.values.num_cpus == 0 else "")
+        + ", or a config that fits one node (examples/demo/serve_config.one-node.yaml)"
+    )
+    return [Finding(Level.WARN, subject, report(asks, [node], where) + hint)]
+
+
+def check_applications(effective: EffectiveSettings, role: Role) -> list[Finding]:
+    """HAProxy mode on the head: RSH_SERVE_CONFIG's applications that rely on something
+    HAProxy mode drops (app_scan.py; read, never imported)."""
+    from .app_scan import read_serve_config, scan_config, search_path_of
+
+    values = effective.values
+    if role != Role.HEAD or not values.serve_config or not values.enable_ha_proxy:
+        return []
+    subject = "RSH_SERVE_CONFIG"
+    try:
+        config = read_serve_config(values.serve_config)
+    except ValueError as exc:
+        return [Finding(Level.WARN, subject, f"applications not inspected: {exc}")]
+    result = scan_config(config, search_path_of(values.pythonpath))
+    findings = [
+        Finding(Level.WARN, f"{subject} application {r.app!r}", str(r)) for r in result.reliances
+    ]
+    findings += [
+        Finding(Level.WARN, subject, f"not inspected for HAProxy mode: {why}")
+        for why in result.not_inspected
+    ]
+    if not findings:
+        count = len(config.get("applications") or [])
+        findings.append(
+            Finding(
+                Level.OK,
+                subject,
+                f"{count} application(s) inspected: none relies on a feature HAProxy mode drops",
+            )
+        )
+    return findings
+
+
+def check_exposure(
+    effective: EffectiveSettings,
+    role: Role,
+    facts: HostFacts,
+    sockets: Sequence[Listener] | None,
 ) -> list[Finding]:
-    findings = []
+    """Which ports this node listens on (`sockets`, when it runs) or will (None), on which
+    interfaces, and who should reach them: WARN for operator and code ports beyond loopback."""
+    values, addresses = effective.values, facts.local_addresses
+    exposures = (
+        planned(values, role, addresses)
+        if sockets is None
+        else observed(values, role, sockets, addresses)
+    )
+    return [Finding(Level.WARN if e.warn else Level.OK, e.subject, e.detail) for e in exposures]
+
+
+def ray_runs_here() -> bool:
+    return bool(pids_by_comm(["raylet"])["raylet"])
+
+
+def check_auth(effective: EffectiveSettings) -> Finding:
+    """Which authentication Ray's control plane runs with, and where the token comes from
+    (its length only)."""
+    values = effective.values
+    if values.auth_mode != "token":
+        return Finding(
+            Level.WARN,
+            "RAY_AUTH_MODE",
+            f"{values.auth_mode}: anyone who reaches the GCS (port {values.ray_port}) or the "
+            f"dashboard (port {values.dashboard_port}) can run code on every node",
+        )
+    if values.auth_token is not None:
+        return Finding(
+            Level.OK,
+            "RAY_AUTH_MODE",
+            f"token, from RAY_AUTH_TOKEN ({len(values.auth_token)} characters; the environment "
+            "of every process in this container holds it)",
+        )
+    try:
+        token = read_token_file(values.auth_token_path).token
+    except TokenFileError as exc:
+        return Finding(Level.FAIL, "RAY_AUTH_MODE", f"token, but {values.auth_token_path}: {exc}")
+    return Finding(
+        Level.OK,
+        "RAY_AUTH_MODE",
+        f"token, from the file {values.auth_token_path} ({len(token)} characters)",
+    )
+
+
+def run_checks(
+    effective: EffectiveSettings,
+    role: Role,
+    facts: HostFacts,
+    ports: bool = True,
+    running: bool | None = None,
+) -> list[Finding]:
+    """Every check; `running` (default: a raylet runs here) turns the free-port checks, which
+    this node's own listeners would fail, into a report of those listeners."""
+    running = ray_runs_here() if running is None else running
+    findings = [check_auth(effective)]
     if effective.values.enable_ha_proxy:
         findings.append(check_haproxy(effective.values.haproxy_binary_path))
         findings.append(check_socat())
@@ -226,7 +396,10 @@ def run_checks(
         findings.append(Finding(Level.WARN, "RAY_SERVE_ENABLE_HA_PROXY", "0: Python proxy mode"))
     findings += check_dirs(effective)
     findings += check_resources(effective, facts)
+    findings += check_placement(effective, role, facts)
     findings += check_ephemeral_overlap(effective, ephemeral_port_range())
-    if ports:
+    findings += check_applications(effective, role)
+    if ports and not running:
         findings += check_ports(effective, role)
+    findings += check_exposure(effective, role, facts, listening() if running else None)
     return findings

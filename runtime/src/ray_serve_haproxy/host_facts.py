@@ -9,11 +9,12 @@ import importlib.util
 import os
 import resource
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from .cgroup_cpus import available_cpus
+from .net_interfaces import local_addresses
 
 SHM_PATH = Path("/dev/shm")
 
@@ -62,6 +63,8 @@ class HostFacts:
     nofile_hard: int | None = None  # None: unlimited or unknown
     # Whether a path is an executable file here (tests describe another filesystem: the image).
     executable: Callable[[str], bool] = is_executable_file
+    # This host's IP addresses -> interface (None: unknown, so RSH_NODE_IP is not checked).
+    local_addresses: Mapping[str, str] | None = None
 
     @classmethod
     def probe(cls) -> HostFacts:
@@ -70,4 +73,5 @@ class HostFacts:
             shm_bytes=shm_size_bytes(),
             haproxy_binary=default_haproxy_binary(),
             nofile_hard=nofile_hard_limit(),
+            local_addresses=local_addresses(),
         )

@@ -104,6 +104,19 @@ def send(pids: Iterable[int], sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
+def drain_haproxy(binary: str | None, timeout_s: float) -> tuple[list[int], list[int]]:
+    """Soft-stops every HAProxy of ours and waits up to `timeout_s` for them to finish.
+
+    SIGUSR1 closes the listeners (new connections are refused, so a load balancer moves on)
+    while the requests in flight run to completion. Returns (found, still running).
+    """
+    pids = haproxy_processes(binary)
+    if not pids:
+        return [], []
+    send(pids, signal.SIGUSR1)
+    return pids, wait_gone(pids, max(0.0, timeout_s))
+
+
 def stop_haproxy(binary: str | None, grace_s: float = 5.0, log: bool = True) -> list[int]:
     """Soft-stops (SIGUSR1) every HAProxy of ours, SIGKILLs what is left after `grace_s`.
 

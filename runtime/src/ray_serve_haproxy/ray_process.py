@@ -4,9 +4,11 @@
 do in a container:
   - before starting, kill HAProxy processes of ours left from an earlier run: HAProxy binds
     with SO_REUSEPORT, so an orphan would share :8000 with the new one, on a stale config;
-  - on SIGTERM, stop Ray with a plain `ray stop` (graceful; `--force` leaves HAProxy running
-    and holding its ports), bounded by RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S, then make sure no
-    HAProxy is left.
+  - on SIGTERM, stop the node within RSH_SHUTDOWN_TIMEOUT_S: first drain HAProxy (listeners
+    closed, requests in flight finish), then a plain `ray stop` (graceful; `--force` leaves
+    HAProxy running and holding its ports), then kill whatever is left. HAProxy's own
+    `hard-stop-after` (how long a process replaced by a reload may serve) plays no part here,
+    so it can be as long as the longest request while the node still stops in time.
 `drain` (preStop hooks) takes the same path: it signals run-ray, or stops Ray itself when Ray
 was not started by the runtime (e.g. KubeRay's own `ray start`).
 """
@@ -19,13 +21,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 from .haproxy_files import prune_stale_node_dirs
-from .processes import is_alive, pids_by_comm, stop_haproxy, wait_gone
-from .settings import Settings
+from .processes import drain_haproxy, is_alive, pids_by_comm, stop_haproxy, wait_gone
+from .settings import RAY_STOP_RESERVE_S, Settings
 from .settings_loader import Role
 from .state_dir import RUN_RAY_PIDFILE
 
@@ -33,14 +36,15 @@ from .state_dir import RUN_RAY_PIDFILE
 # SIGTERM, Ray 2.60's `ray start` first asks the GCS to drain the node, which on a stopped head
 # only waits for an RPC timeout.
 CHILD_EXIT_GRACE_S = 3
-# Time HAProxy gets to finish requests after SIGUSR1 before SIGKILL.
+# Time HAProxy processes left from an earlier run get after SIGUSR1 before SIGKILL.
 HAPROXY_SOFT_STOP_GRACE_S = 5
-# Beyond the `ray stop` grace period, for the command's own start-up and the kill round.
-RAY_STOP_OVERHEAD_S = 15
+# The `ray` CLI's own start-up, on top of the grace period `ray stop` is given.
+RAY_CLI_STARTUP_S = 3
 # Polls (0.5 s apart) without a raylet, after one was seen, before run-ray calls Ray gone.
 RAYLET_GONE_POLLS = 6
-# supervisord's stopwaitsecs for run-ray = HARD_STOP_AFTER_S + this.
-STOP_MARGIN_S = RAY_STOP_OVERHEAD_S + CHILD_EXIT_GRACE_S + HAPROXY_SOFT_STOP_GRACE_S
+# What a stop may take beyond RSH_SHUTDOWN_TIMEOUT_S (`ray start` exiting, the process table
+# settling): supervisord's stopwaitsecs and the orchestrator's grace period add at least this.
+STOP_MARGIN_S = 5
 
 
 def log(message: str) -> None:
@@ -65,10 +69,12 @@ def ray_start_argv(values: Settings, role: Role, ray: str | None = None) -> list
             f"--dashboard-host={values.dashboard_host}",
             f"--dashboard-port={values.dashboard_port}",
         ]
+        argv.append(f"--ray-client-server-port={values.ray_client_server_port}")
     else:
         if values.head_address is None:
             raise ValueError("a worker needs RSH_HEAD_ADDRESS")
         argv.append(f"--address={values.head_address}")
+    argv += _network_args(values)
     if values.num_cpus is not None:
         argv.append(f"--num-cpus={values.num_cpus}")
     argv += [
@@ -79,22 +85,59 @@ def ray_start_argv(values: Settings, role: Role, ray: str | None = None) -> list
     return argv
 
 
-def graceful_stop(ray: str, budget_s: int, haproxy_binary: str | None) -> None:
-    """`ray stop` within `budget_s` (forced if it overruns), then no HAProxy left behind."""
-    log(f"stopping Ray gracefully (`ray stop`, grace period {budget_s}s)")
+def _network_args(values: Settings) -> list[str]:
+    """The node's address and Ray's ports: always the worker range and the agent's HTTP port
+    (Ray's defaults unless set), the others only when set (unset: Ray picks a free port)."""
+    args = [] if values.node_ip is None else [f"--node-ip-address={values.node_ip}"]
+    optional = (
+        ("--node-manager-port", values.node_manager_port),
+        ("--object-manager-port", values.object_manager_port),
+        ("--metrics-export-port", values.metrics_export_port),
+        ("--dashboard-agent-grpc-port", values.dashboard_agent_grpc_port),
+        ("--runtime-env-agent-port", values.runtime_env_agent_port),
+    )
+    args += [f"{option}={port}" for option, port in optional if port is not None]
+    return [
+        *args,
+        f"--min-worker-port={values.min_worker_port}",
+        f"--max-worker-port={values.max_worker_port}",
+        f"--dashboard-agent-listen-port={values.dashboard_agent_listen_port}",
+    ]
+
+
+def graceful_stop(
+    ray: str,
+    budget_s: int,
+    haproxy_binary: str | None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Stops this node within `budget_s`: drain HAProxy, `ray stop`, then kill what is left."""
+    deadline = clock() + budget_s
+    drain_s = budget_s - RAY_STOP_RESERVE_S
+    started = clock()
+    found, busy = drain_haproxy(haproxy_binary, drain_s)
+    if busy:
+        log(f"HAProxy {busy} still serving after {drain_s}s of draining; stopping Ray anyway")
+    elif found:
+        log(f"HAProxy {found} drained (requests in flight finished) in {clock() - started:.1f}s")
+    remaining = deadline - clock() - CHILD_EXIT_GRACE_S
+    grace = max(1, round(remaining) - RAY_CLI_STARTUP_S)
+    log(f"stopping Ray gracefully (`ray stop`, grace period {grace}s)")
     try:
         subprocess.run(
-            [ray, "stop", f"--grace-period={budget_s}"],
-            timeout=budget_s + RAY_STOP_OVERHEAD_S,
-            check=False,
+            [ray, "stop", f"--grace-period={grace}"], timeout=max(1.0, remaining), check=False
         )
     except subprocess.TimeoutExpired:
-        log("`ray stop` overran its budget; forcing")
+        log("`ray stop` overran the shutdown budget; forcing")
         try:
-            subprocess.run([ray, "stop", "--force"], timeout=RAY_STOP_OVERHEAD_S, check=False)
+            subprocess.run(
+                [ray, "stop", "--force"], timeout=max(1.0, deadline - clock()), check=False
+            )
         except subprocess.TimeoutExpired:
             log("`ray stop --force` timed out too")
-    stop_haproxy(haproxy_binary, grace_s=HAPROXY_SOFT_STOP_GRACE_S)
+    # Whatever HAProxy is left already had its soft stop: kill it so nothing holds the ports.
+    stop_haproxy(haproxy_binary, grace_s=0)
 
 
 def _end_child(child: subprocess.Popen[bytes]) -> None:
@@ -182,7 +225,7 @@ def _run_ray_pid(state_dir: str) -> int | None:
 
 def drain(values: Settings, ray: str | None = None) -> int:
     """Graceful stop for preStop hooks; the same path as run-ray's SIGTERM handling."""
-    budget = values.hard_stop_after_s
+    budget = values.shutdown_timeout_s
     pid = _run_ray_pid(values.state_dir)
     if pid is not None:
         log(f"asking run-ray (pid {pid}) to stop Ray")

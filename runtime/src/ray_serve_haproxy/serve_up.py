@@ -15,18 +15,24 @@ import logging
 import re
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import requests
 
+from .app_scan import startup_warnings
+from .auth_token import Secret, bearer_headers
+from .placement import asks_of, nodes_of, problems, report
 from .state_dir import SERVE_FAILED, SERVE_READY, clear_markers, mark
 
 POLL_S = 1.0
 # HAProxy's first config is written within seconds of Serve starting; give it this at least.
 MIN_HEALTHZ_WAIT_S = 30.0
+# What Serve's proxies (HAProxy's generated rules and the Python proxy alike) answer on
+# /-/healthz, with 503, while no application is deployed (ray/serve/_private/constants.py).
+NO_ROUTES_MESSAGE = "Route table is not populated yet."
 
 
 class ServeUpError(Exception):
@@ -137,15 +143,24 @@ def _connect(ray: ModuleType, deadline: float) -> None:
     raise ServeUpError(f"no Ray cluster to connect to (last error: {last})")
 
 
-def _deploy(dashboard_url: str, config: dict[str, Any], deadline: float) -> None:
+def _deploy(
+    dashboard_url: str, config: dict[str, Any], deadline: float, token: Secret | None = None
+) -> None:
     sdk = importlib.import_module("ray.dashboard.modules.serve.sdk")
+    # Our own header, not Ray's lookup: the token this runtime validated is the one sent.
+    headers = bearer_headers(token)
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            sdk.ServeSubmissionClient(dashboard_url).deploy_applications(config)
+            sdk.ServeSubmissionClient(dashboard_url, headers=headers).deploy_applications(config)
             return
         except Exception as exc:  # dashboard still starting, or the config was refused
             last = exc
+            if re.search(r"status code 40[13]|Authentication (required|failed)", str(exc)):
+                raise ServeUpError(
+                    f"the dashboard refused our token (RAY_AUTH_TOKEN_PATH / RAY_AUTH_TOKEN): "
+                    f"every node must have the same token: {exc}"
+                ) from None
             if re.search(r"status code 4\d\d", str(exc)):  # refused: retrying will not help
                 raise ServeUpError(f"the dashboard refused the Serve config: {exc}") from None
             time.sleep(2)
@@ -156,7 +171,25 @@ def _status_text(status: Any) -> str:
     return str(getattr(status, "value", status))
 
 
-def _wait_running(serve: ModuleType, names: list[str], deadline: float, timeout_s: int) -> None:
+def placement_problem(ray: ModuleType, config: dict[str, Any]) -> str | None:
+    """Why the config's replicas cannot be placed on the cluster's nodes now (None: they fit,
+    or the nodes cannot be read)."""
+    try:
+        nodes = nodes_of(ray.nodes())
+    except Exception as exc:  # a diagnosis must never fail the deploy itself
+        log(f"cannot read the cluster's nodes for the placement check: {exc}")
+        return None
+    asks = asks_of(config)
+    return report(asks, nodes) if problems(asks, nodes) else None
+
+
+def _wait_running(
+    serve: ModuleType,
+    names: list[str],
+    deadline: float,
+    timeout_s: int,
+    diagnose: Callable[[], str | None] = lambda: None,
+) -> None:
     seen: dict[str, tuple[str, str]] = {}
     while True:
         applications = serve.status().applications
@@ -177,11 +210,15 @@ def _wait_running(serve: ModuleType, names: list[str], deadline: float, timeout_
                 else f"{n}=not created"
                 for n in names
             )
-            raise ServeUpError(f"applications not RUNNING after {timeout_s}s: {states}")
+            message = f"applications not RUNNING after {timeout_s}s: {states}"
+            diagnosis = diagnose()
+            raise ServeUpError(f"{message}; {diagnosis}" if diagnosis else message)
         time.sleep(POLL_S)
 
 
-def _wait_healthz(http_port: int, deadline: float) -> None:
+def _wait_healthz(http_port: int, deadline: float, *, no_routes_ok: bool = False) -> str:
+    """Waits until Serve's proxy on this node answers /-/healthz with 200 (or, with
+    `no_routes_ok`, with the 503 of a Serve that has no application yet); returns the answer."""
     url = f"http://127.0.0.1:{http_port}/-/healthz"
     deadline = max(deadline, time.monotonic() + MIN_HEALTHZ_WAIT_S)
     last = "no answer"
@@ -189,8 +226,10 @@ def _wait_healthz(http_port: int, deadline: float) -> None:
         try:
             response = requests.get(url, timeout=2)
             if response.status_code == 200:
-                return
+                return "200"
             last = f"{response.status_code} {response.text[:120]!r}"
+            if no_routes_ok and response.status_code == 503 and NO_ROUTES_MESSAGE in response.text:
+                return last
         except requests.RequestException as exc:
             last = type(exc).__name__
         time.sleep(POLL_S)
@@ -206,6 +245,9 @@ def serve_up(
     http_host: str = "0.0.0.0",
     grpc_port: int = 0,
     grpc_servicer_functions: Sequence[str] = (),
+    token: Secret | None = None,
+    haproxy_mode: bool = False,
+    pythonpath: str | None = None,
 ) -> str:
     """Does the work; returns a summary for the ready marker, raises ServeUpError."""
     config = (
@@ -213,6 +255,10 @@ def serve_up(
         if config_path
         else None
     )
+    if config is not None and haproxy_mode:
+        # Said before anything starts, by name: an app HAProxy mode serves differently.
+        for line in startup_warnings(config, pythonpath):
+            log(line)
     # Serve's gRPC options cannot change once it runs: they go to serve.start, and the same
     # ones to the deploy (a differing grpc_options there would only be warned about).
     grpc_options = (
@@ -233,16 +279,32 @@ def serve_up(
             functions = ", ".join(grpc_options["grpc_servicer_functions"])
             listeners += f", gRPC on {http_host}:{grpc_port} ({functions})"
         log(f"starting Serve with {listeners}")
-        serve.start(http_options={"host": http_host, "port": http_port}, grpc_options=grpc_options)
+        # Serve fixes its HTTP options when it starts and only warns about different ones in a
+        # later deploy: the config's (request_timeout_s, keep_alive_timeout_s, root_path...)
+        # must go to serve.start, or they would be silently ignored.
+        http_options = (
+            config["http_options"] if config is not None else {"host": http_host, "port": http_port}
+        )
+        serve.start(http_options=http_options, grpc_options=grpc_options)
         summary = f"Serve started, {listeners}"
-        if config is not None:
-            names = app_names(config)
+        names = app_names(config) if config is not None else []
+        if config is not None and names:
             log(f"deploying {config_path} (applications: {', '.join(names)})")
             deadline = time.monotonic() + timeout_s
-            _deploy(dashboard_url, config, deadline)
-            _wait_running(serve, names, deadline, timeout_s)
+            # Said before waiting: Serve itself only shows the replicas as PENDING. Workers may
+            # still be joining, so this is a warning, and the verdict comes at the timeout.
+            problem = placement_problem(ray, config)
+            if problem:
+                log(f"placement: {problem}; waiting up to {timeout_s}s for nodes that fit")
+            _deploy(dashboard_url, config, deadline, token)
+            _wait_running(serve, names, deadline, timeout_s, lambda: placement_problem(ray, config))
             summary += f"; {config_path} RUNNING: {', '.join(names)}"
-        _wait_healthz(http_port, deadline)
+        # Without an application Serve's proxy answers 503 "Route table is not populated yet"
+        # (HAProxy mode; README): Serve is up, and the readiness probe stays red until a
+        # deploy (`serve deploy`, the dashboard's REST API) adds a route.
+        answer = _wait_healthz(http_port, deadline, no_routes_ok=not names)
+        if answer != "200":
+            summary += f"; no application yet (/-/healthz answers {answer})"
         return summary
     finally:
         ray.shutdown()
@@ -258,6 +320,9 @@ def run(
     http_host: str = "0.0.0.0",
     grpc_port: int = 0,
     grpc_servicer_functions: Sequence[str] = (),
+    token: Secret | None = None,
+    haproxy_mode: bool = False,
+    pythonpath: str | None = None,
 ) -> int:
     clear_markers(state_dir)
     try:
@@ -269,6 +334,9 @@ def run(
             http_host=http_host,
             grpc_port=grpc_port,
             grpc_servicer_functions=grpc_servicer_functions,
+            token=token,
+            haproxy_mode=haproxy_mode,
+            pythonpath=pythonpath,
         )
     except ServeUpError as exc:
         reason = str(exc)

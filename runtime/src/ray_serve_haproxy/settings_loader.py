@@ -7,18 +7,22 @@ Nothing here starts anything: `head`, `worker`, `check` and `config` all call
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from .auth_token import TokenFileError, hidden, read_token_file
 from .host_facts import HostFacts
 from .settings import (
     MAX_DERIVED_NBTHREAD,
     OBJECT_STORE_MINIMUM_BYTES,
+    SERVE_KEEP_ALIVE_S,
     Settings,
     Spec,
+    derived_hard_stop_after,
     haproxy_fds_needed,
     max_maxconn_for,
     specs,
@@ -99,6 +103,8 @@ def per_node_path(path: str, node_id: str = "0" * NODE_ID_HEX_LEN) -> str:
 class EffectiveSettings:
     values: Settings
     sources: Mapping[str, Source]  # by variable name
+    # How a derived value was computed, by variable name (shown by `config`).
+    derivations: Mapping[str, str] = field(default_factory=dict)
 
     def spec_value(self, field_name: str) -> Any:
         return getattr(self.values, field_name)
@@ -155,8 +161,13 @@ def load_settings(
     *,
     role: Role | None = None,
     facts: HostFacts | None = None,
+    check_token: bool = True,
 ) -> EffectiveSettings:
-    """Parse, derive and validate every setting; raises InvalidSettings listing all errors."""
+    """Parse, derive and validate every setting; raises InvalidSettings listing all errors.
+
+    check_token=False skips reading the token file, for commands that never talk to Ray's
+    control plane (the syslog receiver, `status`, `drain`), e.g. in a sidecar that has none.
+    """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     sources: dict[str, Source] = {}
@@ -169,7 +180,8 @@ def load_settings(
             try:
                 values[name] = spec.type.parse(raw)
             except InvalidValue as exc:
-                errors.append(SettingError(spec.env, raw, str(exc)))
+                shown = hidden(raw.strip()) if spec.secret else raw
+                errors.append(SettingError(spec.env, shown, str(exc)))
                 values[name] = INVALID
         elif spec.derived is not None:
             sources[spec.env] = Source.DERIVED
@@ -179,14 +191,22 @@ def load_settings(
             values[name] = spec.default
 
     facts = facts or HostFacts.probe()
-    _derive(values, sources, facts)
+    derivations: dict[str, str] = {}
+    _derive(values, sources, facts, derivations)
     _cross_check(values, sources, role, facts, errors, env)
+    if check_token:
+        _check_token_file(values, errors)
     if errors:
         raise InvalidSettings(errors)
-    return EffectiveSettings(Settings(**values), sources)
+    return EffectiveSettings(Settings(**values), sources, derivations)
 
 
-def _derive(values: dict[str, Any], sources: dict[str, Source], facts: HostFacts) -> None:
+def _derive(
+    values: dict[str, Any],
+    sources: dict[str, Source],
+    facts: HostFacts,
+    derivations: dict[str, str],
+) -> None:
     if values["nbthread"] is None:
         values["nbthread"] = max(1, min(MAX_DERIVED_NBTHREAD, facts.cpus))
     # The guide's 20000 connections need ~50000 open files; fit the default to the limit.
@@ -206,6 +226,20 @@ def _derive(values: dict[str, Any], sources: dict[str, Source], facts: HostFacts
         values["haproxy_binary_path"] = facts.haproxy_binary or ""
     if values["log_target"] is None:
         values["log_target"] = "stdout"
+    if values["hard_stop_after_s"] is None:
+        server, client = values["timeout_server_s"], values["timeout_client_s"]
+        if not _valid(values, "timeout_server_s", "timeout_client_s"):
+            values["hard_stop_after_s"] = INVALID
+        else:
+            values["hard_stop_after_s"] = derived_hard_stop_after(server, client)
+            wait = (
+                f"RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S {server}"
+                if server is not None
+                else f"RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S {client} (no server timeout)"
+            )
+            derivations["RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S"] = (
+                f"{wait} + Serve's keep-alive {SERVE_KEEP_ALIVE_S} = {values['hard_stop_after_s']}s"
+            )
 
 
 def _valid(values: Mapping[str, Any], *names: str) -> bool:
@@ -231,6 +265,107 @@ def _int_or(text: str | None, default: int) -> int:
         return int(text) if text and text.strip() else default
     except ValueError:
         return default  # Ray itself refuses it at start; not ours to report
+
+
+# Settings that become `ray start` ports (ray_process.ray_start_argv), besides RSH_RAY_PORT and
+# RSH_DASHBOARD_PORT; None means Ray picks a free port.
+RAY_FIXED_PORTS = (
+    "node_manager_port",
+    "object_manager_port",
+    "metrics_export_port",
+    "dashboard_agent_grpc_port",
+    "dashboard_agent_listen_port",
+    "runtime_env_agent_port",
+    "ray_client_server_port",
+)
+# `ray start` options that a validated setting owns: RSH_RAY_START_ARGS must not repeat them
+# (Ray would take the last one, unchecked).
+OWNED_RAY_START_OPTIONS = {
+    "--node-ip-address": "node_ip",
+    "--node-manager-port": "node_manager_port",
+    "--object-manager-port": "object_manager_port",
+    "--min-worker-port": "min_worker_port",
+    "--max-worker-port": "max_worker_port",
+    "--worker-port-list": "min_worker_port",
+    "--metrics-export-port": "metrics_export_port",
+    "--dashboard-agent-grpc-port": "dashboard_agent_grpc_port",
+    "--dashboard-agent-listen-port": "dashboard_agent_listen_port",
+    "--runtime-env-agent-port": "runtime_env_agent_port",
+    "--ray-client-server-port": "ray_client_server_port",
+}
+
+ErrorFn = Callable[..., None]
+
+
+def _check_worker_ports(
+    values: Mapping[str, Any],
+    sources: Mapping[str, Source],
+    replica_ranges: list[tuple[str, str, str]],
+    fixed: list[str],
+    error: ErrorFn,
+    env_of: Mapping[str, str],
+) -> None:
+    """Ray's worker range: min < max (Ray's rule), clear of the replica ranges and of every
+    fixed port (a worker could take it first)."""
+    if not _valid(values, "min_worker_port", "max_worker_port"):
+        return
+    low, high = values["min_worker_port"], values["max_worker_port"]
+    if low >= high:
+        error(
+            "min_worker_port",
+            f"not below RSH_MAX_WORKER_PORT={high}; allowed: a lower port (Ray needs a range)",
+        )
+        return
+    blame = (
+        "max_worker_port"
+        if sources[env_of["max_worker_port"]] == Source.ENVIRONMENT
+        else "min_worker_port"
+    )
+    for label, r_low, r_high in replica_ranges:
+        if low <= values[r_high] and values[r_low] <= high:
+            error(
+                blame,
+                f"worker port range {low}-{high} overlaps the replica {label} range "
+                f"{values[r_low]}-{values[r_high]}; allowed: disjoint ranges",
+            )
+    for port_name in dict.fromkeys(fixed):
+        if not _valid(values, port_name) or values[port_name] in (0, None):
+            continue
+        if low <= values[port_name] <= high:
+            ours = port_name if sources[env_of[port_name]] == Source.ENVIRONMENT else blame
+            error(
+                ours,
+                f"{env_of[port_name]}={values[port_name]} lies in Ray's worker port range "
+                f"{low}-{high} (RSH_MIN_WORKER_PORT..RSH_MAX_WORKER_PORT); allowed: fixed ports "
+                "outside it",
+                value=values[ours],
+            )
+
+
+def _check_ray_start_args(values: Mapping[str, Any], error: ErrorFn) -> None:
+    if not _valid(values, "ray_start_args"):
+        return
+    env_of = {name: spec.env for name, spec in specs()}
+    given = {arg.split("=", 1)[0] for arg in values["ray_start_args"]}
+    for option in sorted(given & set(OWNED_RAY_START_OPTIONS)):
+        owner = env_of[OWNED_RAY_START_OPTIONS[option]]
+        error(
+            "ray_start_args",
+            f"sets {option}, which {owner} owns; allowed: set {owner} instead (validated)",
+            value=shlex.join(values["ray_start_args"]),
+        )
+
+
+def _check_node_ip(address: str, facts: HostFacts, error: ErrorFn) -> None:
+    local = facts.local_addresses
+    if local is None or address in local:
+        return
+    shown = ", ".join(f"{ip} ({name})" for ip, name in local.items()) or "none found"
+    error(
+        "node_ip",
+        f"not an address of this host (with --network host: of the machine); allowed: one "
+        f"of {shown}",
+    )
 
 
 def _cross_check(
@@ -277,10 +412,12 @@ def _cross_check(
         "syslog_port",
         "ray_port",
         "dashboard_port",
+        *RAY_FIXED_PORTS,
     ]
     for label, low, high in ranges:
         for port_name in fixed:
-            if not _valid(values, port_name) or values[port_name] == 0:  # 0: gRPC off
+            # 0: gRPC off; None: Ray picks a free port (outside these ranges? not ours to know)
+            if not _valid(values, port_name) or values[port_name] in (0, None):
                 continue
             port = values[port_name]
             if values[low] <= port <= values[high]:
@@ -304,9 +441,10 @@ def _cross_check(
         "stats_port",
         "ray_port",
         "dashboard_port",
+        *RAY_FIXED_PORTS,
     )
     for port_name in tcp_ports:
-        if not _valid(values, port_name) or values[port_name] == 0:  # 0: gRPC off
+        if not _valid(values, port_name) or values[port_name] in (0, None):  # 0: gRPC off
             continue
         port = values[port_name]
         if port in seen:
@@ -323,6 +461,11 @@ def _cross_check(
             )
         else:
             seen[port] = port_name
+
+    _check_worker_ports(values, sources, ranges, [*fixed, "grpc_port"], error, env_of)
+    _check_ray_start_args(values, error)
+    if _valid(values, "node_ip") and values["node_ip"] is not None:
+        _check_node_ip(values["node_ip"], facts, error)
 
     # Serve's fallback proxy on the head (HAProxy mode) binds these, with Ray's defaults unless
     # its variables say otherwise; HAProxy's frontends on the head must not collide with them.
@@ -350,6 +493,22 @@ def _cross_check(
                 f"RAY_SERVE_HAPROXY_SYSLOG_PORT={values['syslog_port']}; allowed: the same "
                 "port in both (or unset RAY_SERVE_HAPROXY_LOG_TARGET)",
             )
+
+    # A reload must not cut a request the server timeout still allows to wait for its answer.
+    if (
+        _valid(values, "hard_stop_after_s", "timeout_server_s")
+        and values["timeout_server_s"] is not None
+        and values["hard_stop_after_s"] < values["timeout_server_s"]
+    ):
+        server = values["timeout_server_s"]
+        error(
+            "hard_stop_after_s",
+            f"shorter than RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S={server}: a request in flight "
+            "when replicas change (an HAProxy reload) would be cut before the server timeout "
+            f"ends it; allowed: at least {server} (unset derives "
+            f"{derived_hard_stop_after(server, 0)}: the server timeout + Serve's "
+            f"{SERVE_KEEP_ALIVE_S} s keep-alive)",
+        )
 
     if _valid(values, "maxconn") and facts.nofile_hard is not None:
         needed = haproxy_fds_needed(values["maxconn"])
@@ -417,3 +576,24 @@ def _cross_check(
             "required for `worker`; allowed: host:port of the head's GCS, e.g. head:6379",
             value="",
         )
+
+
+def _check_token_file(values: Mapping[str, Any], errors: list[SettingError]) -> None:
+    """In token mode without RAY_AUTH_TOKEN, the file Ray will read must hold a good token:
+    Ray itself would only crash at start (RAY_CHECK) or, worse, accept a guessable one."""
+    if not _valid(values, "auth_mode", "auth_token", "auth_token_path"):
+        return
+    if values["auth_mode"] != "token" or values["auth_token"] is not None:
+        return
+    path = values["auth_token_path"]
+    try:
+        read_token_file(path)
+    except TokenFileError as exc:
+        problem = str(exc)
+        if problem == "no such file":
+            problem += (
+                "; allowed: a file holding the cluster's token (mount a Docker or Kubernetes "
+                "secret there), or the token in RAY_AUTH_TOKEN, or RAY_AUTH_MODE=disabled to "
+                "run without authentication"
+            )
+        errors.append(SettingError("RAY_AUTH_TOKEN_PATH", path, problem))

@@ -109,7 +109,7 @@ def render_supervisor_config(
     python = python or sys.executable
     ray = ray or ray_executable()
 
-    run_ray = ["run-ray", "--stop-timeout", str(values.hard_stop_after_s)]
+    run_ray = ["run-ray", "--stop-timeout", str(values.shutdown_timeout_s)]
     run_ray += ["--state-dir", values.state_dir, "--ray", ray]
     if values.haproxy_binary_path:
         run_ray += ["--haproxy-binary", values.haproxy_binary_path]
@@ -161,6 +161,6 @@ def render_supervisor_config(
         watchdog_command=_runtime(python, "watchdog", "--program", "ray"),
         syslog_command=syslog_command,
         ray_command=ray_command,
-        ray_stopwaitsecs=values.hard_stop_after_s + STOP_MARGIN_S,
+        ray_stopwaitsecs=values.shutdown_timeout_s + STOP_MARGIN_S,
         serve_up_command=serve_up_command,
     )

@@ -108,23 +108,6 @@ class Flag01(ValueType[bool]):
         return "1" if value else "0"
 
 
-class Choice(ValueType[str]):
-    """One word of a fixed list."""
-
-    def __init__(self, *choices: str) -> None:
-        self.choices = choices
-
-    @property
-    def allowed(self) -> str:
-        return " | ".join(f"`{c}`" for c in self.choices)
-
-    def parse(self, raw: str) -> str:
-        text = raw.strip().lower()
-        if text not in self.choices:
-            raise self.refuse("not one of the choices")
-        return text
-
-
 class Duration(ValueType[str]):
     """An HAProxy time value such as 5s or 250ms; the unit is mandatory."""
 
@@ -233,6 +216,26 @@ class Host(ValueType[str]):
         if not text or not _valid_host(text):
             raise self.refuse("not an IP address or host name")
         return text
+
+
+class NodeIP(ValueType[str]):
+    """The address a Ray node advertises to the others (`ray start --node-ip-address`)."""
+
+    @property
+    def allowed(self) -> str:
+        return "an IP address of this host (not 0.0.0.0, :: or multicast)"
+
+    def parse(self, raw: str) -> str:
+        text = raw.strip()
+        try:
+            address = ipaddress.ip_address(text.strip("[]"))
+        except ValueError:
+            raise self.refuse(
+                "not an IP address", "Ray advertises this address to the other nodes as is."
+            ) from None
+        if address.is_unspecified or address.is_multicast:
+            raise self.refuse("not the address of one interface")
+        return str(address)
 
 
 class HostPort(ValueType[str]):
@@ -347,3 +350,21 @@ class ImportPathList(ValueType[tuple[str, ...]]):
 
     def render(self, value: tuple[str, ...]) -> str:
         return ",".join(value)
+
+
+class Choice(ValueType[str]):
+    """One of a few words, case-insensitive; rendered in lower case."""
+
+    def __init__(self, *choices: str, hint: str = "") -> None:
+        self.choices = choices
+        self.hint = hint
+
+    @property
+    def allowed(self) -> str:
+        return " or ".join(f"`{c}`" for c in self.choices)
+
+    def parse(self, raw: str) -> str:
+        text = raw.strip().lower()
+        if text not in self.choices:
+            raise self.refuse("not one of these words", self.hint)
+        return text
