@@ -7,6 +7,8 @@ Paths to the same HTTP app (benchmarks/app: two replicas, one on each worker):
                 proxy on the head's :8000
   direct        the replicas' own direct-ingress ports (30000+ on the workers), wrk's
                 threads spread over the replicas: the floor no proxy can beat
+  entry         when compose.yaml has the high-availability `entry` service: its :8000,
+                an HAProxy in front of every node's HAProxy (in the haproxy phase)
 
 plus variants on their own cluster starts: HAProxy with RAY_SERVE_HAPROXY_NBTHREAD=N, and
 HAProxy with each access-log mode / Serve metrics pair of --log-modes (at the scoring level).
@@ -46,7 +48,7 @@ from .machine import machine_info, other_activity, wait_for_quiet
 from .measure import MeasureSettings, cpu_lead_s, measure_phase
 from .outputs import write_outputs
 from .paths_meta import legacy_paths, path_meta
-from .phases import Phase, build_phases, parse_log_modes
+from .phases import ENTRY_SERVICE, Phase, build_phases, parse_log_modes
 from .readiness import wait_ready
 from .scoring import analyze
 from .shell import BenchError, log
@@ -179,7 +181,11 @@ def new_document(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
 
 
 def run_phases(
-    args: argparse.Namespace, phases: list[Phase], data: dict[str, Any], t0: float
+    args: argparse.Namespace,
+    cluster: Cluster,
+    phases: list[Phase],
+    data: dict[str, Any],
+    t0: float,
 ) -> None:
     settings = MeasureSettings(
         load=LoadSettings(threads=args.threads, timeout_s=args.timeout),
@@ -188,7 +194,6 @@ def run_phases(
         warmup_s=args.warmup,
         idle_s=args.idle,
     )
-    cluster = Cluster(args.project, args.image)
     log(f"project {args.project}, image {args.image}, phases {[p.name for p in phases]}")
     cluster.down()  # leftovers of an interrupted run
     complete = False
@@ -246,6 +251,8 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, _interrupt)  # tear down on SIGTERM like on Ctrl-C
     t0 = time.monotonic()
+    cluster = Cluster(args.project, args.image)
+    entry = ENTRY_SERVICE in cluster.services()
     phases = build_phases(
         args.phases,
         levels=args.levels,
@@ -254,13 +261,14 @@ def main(argv: list[str]) -> int:
         log_modes=args.log_modes,
         log_mode_levels=args.log_mode_levels,
         extra_env=args.env,
+        entry=entry,
     )
     data = new_document(args, argv)
     variant = next((p for p in phases if p.name.startswith("haproxy_nbthread")), None)
     if variant is not None:
         data["variant_path"] = variant.name
         data["variant_nbthread"] = args.variant_nbthread
-    run_phases(args, phases, data, t0)
+    run_phases(args, cluster, phases, data, t0)
     log(f"done in {data['runtime_s'] / 60:.1f} min")
     return 0
 

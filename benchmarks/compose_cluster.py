@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .phases import Phase
+from .phases import ENTRY_SERVICE, Phase
 from .shell import BenchError, run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,6 +27,17 @@ class Member:
     log_path: str  # its json-file log on the host ("" with another logging driver)
 
 
+def phase_override(phase: Phase, has_entry: bool) -> str:
+    """The phase's compose file: its environment merged by key into head's and worker's (JSON
+    objects are YAML), and no published ports for the entry tier (compose.bench.yaml cannot
+    name a service that compose.yaml may not have)."""
+    svc = json.dumps({"environment": phase.env})
+    text = f"services:\n  head: {svc}\n  worker: {svc}\n"
+    if has_entry:
+        text += f"  {ENTRY_SERVICE}:\n    ports: !reset []\n"
+    return text
+
+
 class Cluster:
     def __init__(self, project: str, image: str) -> None:
         self.project = project
@@ -40,12 +51,19 @@ class Cluster:
             cmd += ["-f", str(f)]
         return run(cmd + list(args), timeout=timeout, check=check, env=self.env).stdout
 
+    def services(self) -> list[str]:
+        """The services compose.yaml (+ compose.bench.yaml) defines."""
+        if not self.override.exists():
+            self.override.write_text("{}\n")
+        return self.compose("config", "--services").split()
+
     def up(self, phase: Phase, wait_timeout: int) -> None:
-        # JSON is YAML: environment merged by key into compose.yaml's head and worker.
-        svc = {"environment": phase.env}
-        self.override.write_text(json.dumps({"services": {"head": svc, "worker": svc}}, indent=2))
+        self.override.write_text(phase_override(phase, ENTRY_SERVICE in self.services()))
         self.compose(
-            "up", "-d", "--wait", "--wait-timeout", str(wait_timeout), timeout=wait_timeout + 120
+            "up",
+            *("-d", "--wait", "--wait-timeout", str(wait_timeout)),
+            *phase.services,
+            timeout=wait_timeout + 120,
         )
 
     def down(self) -> None:

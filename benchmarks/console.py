@@ -13,10 +13,15 @@ def print_summary(data: dict[str, Any]) -> None:
     print()
     print("Ratios (medians)" + " " * 18 + "".join(f"c={lv:<8}" for lv in levels))
     rows = [
-        ("HAProxy / Python req/s", "haproxy_over_python_rps", 1),
-        ("HAProxy / direct req/s", "haproxy_over_direct_rps", 2),
-        ("HAProxy / Python p99", "haproxy_over_python_p99", 3),
-        ("HAProxy / direct p99", "haproxy_over_direct_p99", 2),
+        (f"{who} / {vs} {what}", f"{key}_over_{vs.lower()}_{unit}", d)
+        for who, key in (("HAProxy", "haproxy"), ("Entry", "entry"))
+        for vs, what, unit, d in (
+            ("Python", "req/s", "rps", 1),
+            ("direct", "req/s", "rps", 2),
+            ("Python", "p99", "p99", 3),
+            ("direct", "p99", "p99", 2),
+        )
+        if key == "haproxy" or any(f"{key}_over_direct_rps" in r for r in data["ratios"].values())
     ]
     for name, key, d in rows:
         vals = [data["ratios"][str(lv)].get(key) for lv in levels]
@@ -47,7 +52,7 @@ def print_summary(data: dict[str, Any]) -> None:
     for t in data["targets"]:
         met = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
         v = t["value"]
-        shown = fmt(v, 3) if isinstance(v, float) else v
+        shown = fmt(v, 3) if isinstance(v, float) else "n/a" if v is None else v
         why = f"; in the way: {t['in_the_way']}" if t.get("in_the_way") else ""
         print(f"  [{met:>6}] {t['target']}: {shown} (goal {t['goal']}){why}")
     print()

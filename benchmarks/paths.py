@@ -2,8 +2,12 @@
 
 A path is a name, where the load is sent on the compose network, and the compose service
 whose containers take the client's traffic (the "entry" node, whose CPU per request is the
-score). Adding a path (e.g. an entry tier in front of every node) is one PathSpec here and
-its name in a phase (phases.py).
+score). Adding a path is one PathSpec here and its name in a phase (phases.py).
+
+`entry` and `grpc_entry` are the high-availability entry tier (compose service `entry`, an
+HAProxy in front of every node's HAProxy): measured in the haproxy phase when compose.yaml has
+that service (phases.ENTRY_SERVICE). Their CPU per request is the entry container's plus the
+host's relays; the node-tier HAProxy they forward to is the `haproxy` path's cost.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ PATHS = {
         PathSpec("grpc_haproxy", "gRPC: HAProxy mode (:9000)", "head", "head", grpc=True),
         PathSpec("grpc_python_proxy", "gRPC: Python proxy (:9000)", "head", "head", grpc=True),
         PathSpec("grpc_direct", "gRPC: direct to replicas (40000+)", "worker", None, grpc=True),
+        PathSpec("entry", "Entry tier (:8000) over the nodes' HAProxy", "entry", "entry"),
+        PathSpec("grpc_entry", "gRPC: entry tier (:9000)", "entry", "entry", grpc=True),
     )
 }
 GRPC_PATHS = [name for name, p in PATHS.items() if p.grpc]

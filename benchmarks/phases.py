@@ -1,6 +1,7 @@
 """Cluster configurations the benchmark brings up in turn, and which paths each measures.
 
-- haproxy: the image's defaults (HAProxy mode), HAProxy and the direct path (+ gRPC);
+- haproxy: the image's defaults (HAProxy mode), HAProxy and the direct path (+ gRPC), and
+  the entry tier in front of the nodes when the compose project has one (ENTRY_SERVICE);
 - python_proxy: the same cluster with RAY_SERVE_ENABLE_HA_PROXY=0, Ray's Python proxy;
 - variant: HAProxy with RAY_SERVE_HAPROXY_NBTHREAD=N, and direct again as a control;
 - log modes: HAProxy with each RSH_ACCESS_LOG / RAY_SERVE_HAPROXY_METRICS_ENABLED pair asked
@@ -15,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ACCESS_LOG_MODES = ("all", "errors", "off")
+# The compose services every phase runs; the entry tier's only where a phase measures it.
+NODE_SERVICES = ("head", "worker", "loadgen")
+ENTRY_SERVICE = "entry"
 
 
 @dataclass
@@ -30,6 +34,12 @@ class Phase:
     primary: bool = True  # results under the path names themselves
     label_suffix: str = ""  # what sets this cluster apart, in the labels of its paths
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def services(self) -> list[str]:
+        """The compose services this phase brings up."""
+        entry = any(p in ("entry", "grpc_entry") for p in self.paths)
+        return [*NODE_SERVICES, *([ENTRY_SERVICE] if entry else [])]
 
     def result_key(self, path: str) -> str:
         if self.primary:
@@ -80,15 +90,18 @@ def build_phases(
     log_modes: list[LogMode],
     log_mode_levels: list[int],
     extra_env: dict[str, str],
+    entry: bool = False,
 ) -> list[Phase]:
+    """`entry`: the compose project has the entry tier; the haproxy phase measures it too."""
     grpc = ["grpc_haproxy", "grpc_direct"] if grpc_levels else []
+    via_entry = ["entry", *(["grpc_entry"] if grpc_levels else [])] if entry else []
     phases = []
     if "haproxy" in names:
         phases.append(
             Phase(
                 "haproxy",
                 {"RAY_SERVE_ENABLE_HA_PROXY": "1"},
-                ["haproxy", "direct", *grpc],
+                ["haproxy", "direct", *grpc, *via_entry],
                 True,
                 levels,
                 grpc_levels,

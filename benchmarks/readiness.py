@@ -1,8 +1,9 @@
 """Waiting until a phase's cluster serves every path it measures, and checking gRPC answers.
 
 Ready = both apps run REPLICAS replicas (`serve status`), the head answers /bench with 200,
-and: in HAProxy mode HAProxy routes to one replica per worker (both answering), in Python-proxy
-mode no HAProxy runs on the head; gRPC (when measured) answers grpc-status 0 everywhere.
+and: in HAProxy mode HAProxy routes to one replica per worker (both answering) and the entry
+tier (when measured) answers too, in Python-proxy mode no HAProxy runs on the head; gRPC (when
+measured) answers grpc-status 0 everywhere.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from .apps import (
     GRPC_REPLY,
     GRPC_REQUEST,
     GRPC_REQUEST_FILE,
+    HTTP_PORT,
     REPLICAS,
     ROUTE,
 )
 from .compose_cluster import Cluster
 from .haproxy_config import backend_servers, haproxy_cfg, haproxy_processes, parse_cfg
 from .paths import Target
-from .phases import Phase
+from .phases import ENTRY_SERVICE, Phase
 from .shell import BenchError, dexec, log
 
 # Effective settings of the runtime worth keeping with the results (from `config --json`).
@@ -129,10 +131,15 @@ def haproxy_ready(head: str, loadgen: str, phase: Phase) -> str | None:
         grpc_addrs, spread = backend_servers(text, GRPC_BACKEND)
         if not spread:
             return f"backend {GRPC_BACKEND}: servers {grpc_addrs}"
-        failed = grpc_failures(loadgen, [f"head:{GRPC_PORT}", *grpc_addrs])
+        entry = [f"{ENTRY_SERVICE}:{GRPC_PORT}"] if "grpc_entry" in phase.paths else []
+        failed = grpc_failures(loadgen, [f"head:{GRPC_PORT}", *grpc_addrs, *entry])
         if failed:
             return f"gRPC not answering yet: {failed}"
         phase.info["grpc_replicas"] = grpc_addrs
+    if "entry" in phase.paths:
+        code = http_code(loadgen, f"http://{ENTRY_SERVICE}:{HTTP_PORT}{ROUTE}")
+        if code != "200":
+            return f"{ENTRY_SERVICE}:{HTTP_PORT}{ROUTE} answered {code}"
     phase.info.update(
         haproxy_cfg=path, nbthread=cfg["nbthread"], admin_socket=cfg["socket"], replicas=addrs
     )

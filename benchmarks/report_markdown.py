@@ -65,21 +65,26 @@ def result_rows(data: dict[str, Any], keys: list[str]) -> list[str]:
 
 
 def ratio_rows(ratios: dict[Any, dict[str, float | None]]) -> list[str]:
+    """One row per level, for HAProxy on the head, and for the entry tier where measured."""
     lines = [
-        f"| conc. | HAProxy {DIVIDE} Python proxy req/s | HAProxy {DIVIDE} direct req/s | "
-        f"HAProxy {DIVIDE} Python proxy p99 | HAProxy {DIVIDE} direct p99 |",
-        "|---:|---:|---:|---:|---:|",
+        f"| path | conc. | {DIVIDE} Python proxy req/s | {DIVIDE} direct req/s | "
+        f"{DIVIDE} Python proxy p99 | {DIVIDE} direct p99 |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for lv, r in ratios.items():
-        lines.append(
-            row(
-                str(lv),
-                fx(r["haproxy_over_python_rps"], 1),
-                fx(r["haproxy_over_direct_rps"], 2),
-                fx(r["haproxy_over_python_p99"], 3),
-                fx(r["haproxy_over_direct_p99"], 2),
+    for name, who in (("haproxy", "HAProxy"), ("entry", "entry tier")):
+        for lv, r in ratios.items():
+            if f"{name}_over_direct_rps" not in r:
+                continue
+            lines.append(
+                row(
+                    who,
+                    str(lv),
+                    fx(r[f"{name}_over_python_rps"], 1),
+                    fx(r[f"{name}_over_direct_rps"], 2),
+                    fx(r[f"{name}_over_python_p99"], 3),
+                    fx(r[f"{name}_over_direct_p99"], 2),
+                )
             )
-        )
     return lines
 
 

@@ -8,7 +8,8 @@
   behind it, the entry node's idle CPU for reference, and the bytes its container log grows
   by per request;
 - latency_added.<path>: p50 and p99 at the latency level (concurrency 1) minus the direct path's;
-- ratios / grpc_ratios: throughput and p99 against the Python proxy and the direct path;
+- ratios / grpc_ratios: throughput and p99 against the Python proxy and the direct path
+  (haproxy_over_*, and entry_over_* where the entry tier was measured);
 - targets: issue 18's goals, each with its value, whether it was met, and what is in the way.
 """
 
@@ -134,12 +135,12 @@ def _diff(a: float | None, b: float | None) -> float | None:
     return round(a - b, 3) if a is not None and b is not None else None
 
 
-def _ratio_row(h: Any, p: Any, d: Any) -> dict[str, float | None]:
+def _ratio_row(h: Any, p: Any, d: Any, name: str = "haproxy") -> dict[str, float | None]:
     return {
-        "haproxy_over_python_rps": ratio(med(h, "requests_per_s"), med(p, "requests_per_s")),
-        "haproxy_over_direct_rps": ratio(med(h, "requests_per_s"), med(d, "requests_per_s")),
-        "haproxy_over_python_p99": ratio(med(h, "p99_ms"), med(p, "p99_ms")),
-        "haproxy_over_direct_p99": ratio(med(h, "p99_ms"), med(d, "p99_ms")),
+        f"{name}_over_python_rps": ratio(med(h, "requests_per_s"), med(p, "requests_per_s")),
+        f"{name}_over_direct_rps": ratio(med(h, "requests_per_s"), med(d, "requests_per_s")),
+        f"{name}_over_python_p99": ratio(med(h, "p99_ms"), med(p, "p99_ms")),
+        f"{name}_over_direct_p99": ratio(med(h, "p99_ms"), med(d, "p99_ms")),
     }
 
 
@@ -154,6 +155,9 @@ def ratios(data: dict[str, Any]) -> dict[str, dict[str, float | None]]:
     for lv in data["settings"]["levels"]:
         h, p, d = (_summary(data, k, lv) for k in ("haproxy", "python_proxy", "direct"))
         row = _ratio_row(h, p, d)
+        entry = _summary(data, "entry", lv)
+        if entry:  # the high-availability entry tier, where it was measured
+            row.update(_ratio_row(entry, p, d, "entry"))
         if var:
             v, vd = _summary(data, var, lv), _summary(data, f"{var}_direct", lv)
             row["nbthread_variant_over_default_rps"] = ratio(
@@ -178,6 +182,9 @@ def grpc_ratios(data: dict[str, Any]) -> dict[str, dict[str, float | None]]:
             _summary(data, k, lv) for k in ("grpc_haproxy", "grpc_python_proxy", "grpc_direct")
         )
         out[lv] = _ratio_row(h, p, d)
+        entry = _summary(data, "grpc_entry", lv)
+        if entry:
+            out[lv].update(_ratio_row(entry, p, d, "entry"))
     return out
 
 
@@ -219,14 +226,18 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
             ok,
             _in_the_way(cpu) if cpu and ok is False else "",
         )
-    added = data["latency_added"].get("haproxy", {}).get("p50_ms")
-    check(
-        f"p50 added by HAProxy at c={data['settings'].get('latency_level')} (minus direct), ms",
-        added,
-        f"<= {P50_ADDED_GOAL_MS}",
-        None if added is None else added <= P50_ADDED_GOAL_MS,
-    )
-    for key in haproxy_keys + [k for k, m in data["paths"].items() if m["path"] == "grpc_haproxy"]:
+    for key, who in (("haproxy", "HAProxy"), ("entry", "the entry tier")):
+        if key == "entry" and key not in data["latency_added"]:
+            continue  # no entry tier measured
+        added = data["latency_added"].get(key, {}).get("p50_ms")
+        check(
+            f"p50 added by {who} at c={data['settings'].get('latency_level')} (minus direct), ms",
+            added,
+            f"<= {P50_ADDED_GOAL_MS}",
+            None if added is None else added <= P50_ADDED_GOAL_MS,
+        )
+    proxied = ("grpc_haproxy", "entry", "grpc_entry")
+    for key in haproxy_keys + [k for k, m in data["paths"].items() if m["path"] in proxied]:
         errs = error_total(data["results"].get(key, {}))
         check(
             f"errors through {key} (non-2xx or calls not OK, socket errors; warm-ups included)",
