@@ -32,11 +32,13 @@ def print_summary(data: dict[str, Any]) -> None:
         print(f"  {'gRPC ' + name:<32}" + "".join(f"{fx(v, d):<10}" for v in vals))
     print()
     print("CPU per request, us (entry node + " + " + ".join(RELAYS) + " = total)")
+    # Labels in full: they name the log mode and metrics setting that tell rows apart.
+    width = max((len(label(k, data)) for k in data.get("paths", {})), default=40)
     for key, cells in (data.get("cpu") or {}).items():
         for lv, c in cells.items():
             parts = " + ".join(fmt(c[f"{k}_us"]["median"]) for k in RELAYS)
             print(
-                f"  {label(key, data)[:60]:<60} c={lv:<4} {fmt(c['entry_us']['median']):>6}"
+                f"  {label(key, data):<{width}} c={lv:<4} {fmt(c['entry_us']['median']):>6}"
                 f" + {parts} = {fmt(c['total_us']['median'])}"
             )
     added = data.get("latency_added") or {}
@@ -45,7 +47,7 @@ def print_summary(data: dict[str, Any]) -> None:
         lv = data["settings"].get("latency_level")
         for key, a in added.items():
             print(
-                f"  latency added at c={lv}: {label(key, data)[:50]:<50} "
+                f"  latency added at c={lv}: {label(key, data):<{width}} "
                 f"p50 {fmt(a['p50_ms'], 3)} ms, p99 {fmt(a['p99_ms'], 3)} ms"
             )
     print()
