@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The benchmark (README "Performance"): on the compose cluster, HAProxy mode vs Ray's
-# Python proxy vs the replicas' own direct-ingress ports, at concurrency 16, 64 and 256,
-# plus the RAY_SERVE_HAPROXY_NBTHREAD variant, and gRPC (h2load) through the same three
-# paths at concurrency 64. Leaves benchmarks/results/latest.json, latest.md and latest.png,
-# and prints the ratios. About 13 minutes on 2 cores.
+# Python proxy vs the replicas' own direct-ingress ports, at concurrency 1, 16, 64 and 256,
+# plus the RAY_SERVE_HAPROXY_NBTHREAD variant, HAProxy in each access-log mode (CPU per
+# request at c=64), and gRPC (h2load) through the same three paths at concurrency 64.
+# Scores CPU per request on each path's entry node and the latency added at c=1. Leaves
+# benchmarks/results/latest.json (schema: benchmarks/results.schema.json), latest.md and
+# latest.png, and prints the summary. About 30 minutes on 2 cores.
 #
-# Needs Docker (scripts/bootstrap-docker.sh) and the image (built here if missing).
-# Arguments go to benchmarks/run.py, e.g.
-#   bash scripts/benchmark.sh --levels 64 --rounds 1 --phases haproxy   # quick look
+# Needs Docker (scripts/bootstrap-docker.sh) and the image (built here if missing); reads
+# the containers' cgroups and the host's /proc, so it runs beside the Docker engine (root).
+# Arguments go to the benchmarks package (`python -m benchmarks --help`), e.g.
+#   bash scripts/benchmark.sh --levels 64 --rounds 1 --phases haproxy --name quick  # quick look
 #   bash scripts/benchmark.sh --render-only benchmarks/results/latest.json
 # Env: RSH_IMAGE (default ray-serve-haproxy:latest), RSH_BENCH_PROJECT (compose
 # project name, default rshbench; no host ports are published).
@@ -35,4 +38,4 @@ docker build -q --build-arg BASE_IMAGE="$base_image" -t "$loadgen_image" benchma
 RSH_IMAGE=$image bash scripts/ray-token.sh >/dev/null
 
 venv=$(bash scripts/dev-env.sh)
-RSH_IMAGE=$image exec "$venv/bin/python" benchmarks/run.py "$@"
+RSH_IMAGE=$image exec "$venv/bin/python" -m benchmarks "$@"

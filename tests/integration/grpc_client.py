@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import importlib
 import sys
-import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import Any
 
 import grpc
 from grpc_tools import protoc
 
 from .cluster import GRPC_APP, Cluster
-from .load import Sample
+from .load import LoadLoop, PerCall, Sample
 
 PROTO = Path(__file__).resolve().parents[2] / "examples" / "demo" / "demo.proto"
 METADATA = (("application", GRPC_APP),)
@@ -45,7 +46,7 @@ def channel(cluster: Cluster) -> grpc.Channel:
     )
 
 
-class GrpcLoad:
+class GrpcLoad(LoadLoop):
     """`concurrency` threads, each with its own channel (connection), calling SayHello until
     stopped; every call is recorded like the HTTP load's requests (load.Sample)."""
 
@@ -59,22 +60,20 @@ class GrpcLoad:
     ) -> None:
         self.cluster = cluster
         self.pb = pb
-        self.concurrency = concurrency
-        self.max_duration_s = max_duration_s
-        self.samples: list[Sample] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self.started_at = self.stopped_at = 0.0
+        super().__init__(
+            self._channel_calls,
+            concurrency=concurrency,
+            max_duration_s=max_duration_s,
+            join_timeout_s=CALL_TIMEOUT_S + 5,
+        )
 
-    def _worker(self, index: int) -> None:
+    @contextmanager
+    def _channel_calls(self, index: int) -> Iterator[PerCall]:
         demo_pb2, demo_pb2_grpc = self.pb
-        deadline = self.started_at + self.max_duration_s
         with channel(self.cluster) as chan:
             stub = demo_pb2_grpc.GreeterStub(chan)
-            n = 0
-            while not self._stop.is_set() and time.monotonic() < deadline:
-                n += 1
+
+            def call(n: int) -> Sample:
                 start = time.monotonic()
                 try:
                     reply = stub.SayHello(
@@ -82,53 +81,23 @@ class GrpcLoad:
                         metadata=METADATA,
                         timeout=CALL_TIMEOUT_S,
                     )
-                    ok = reply.app == GRPC_APP
-                    sample = Sample(
-                        start,
-                        time.monotonic() - start,
-                        ok,
-                        "OK" if ok else "bad-reply",
-                        reply.app,
-                        reply.node_ip,
-                    )
                 except grpc.RpcError as exc:
                     code = exc.code()
-                    sample = Sample(
+                    return Sample(
                         start,
                         time.monotonic() - start,
                         False,
                         code.name if code else "RpcError",
                         detail=str(exc.details())[:200],
                     )
-                with self._lock:
-                    self.samples.append(sample)
+                ok = reply.app == GRPC_APP
+                return Sample(
+                    start,
+                    time.monotonic() - start,
+                    ok,
+                    "OK" if ok else "bad-reply",
+                    reply.app,
+                    reply.node_ip,
+                )
 
-    def start(self) -> GrpcLoad:
-        self.started_at = time.monotonic()
-        for i in range(self.concurrency):
-            thread = threading.Thread(target=self._worker, args=(i,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def stop(self) -> list[Sample]:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=CALL_TIMEOUT_S + 5)
-        self.stopped_at = time.monotonic()
-        return self.snapshot()
-
-    def __enter__(self) -> GrpcLoad:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def snapshot(self) -> list[Sample]:
-        with self._lock:
-            return list(self.samples)
+            yield call

@@ -1,6 +1,8 @@
-"""A bounded HTTP load loop: N threads, each with its own keep-alive requests.Session.
+"""Bounded load loops for the tests: LoadLoop (N threads calling a per-call function) and Load,
+HTTP through it with one keep-alive requests.Session per thread; grpc_client.py's GrpcLoad is
+the same loop with a gRPC channel per thread.
 
-Only ever pointed at the test cluster's published 127.0.0.1 port. Every request is recorded
+Only ever pointed at the test cluster's published 127.0.0.1 ports. Every request is recorded
 (start, duration, outcome, which node answered) so a test can count failures and say when,
 relative to an event such as a node kill, traffic was back to 100% success.
 """
@@ -10,9 +12,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 
 import requests
 
@@ -35,10 +39,86 @@ class Sample:
         return self.start + self.duration
 
 
-class Load:
-    """Keeps `concurrency` requests in flight against `urls` (round-robin) until stopped.
+# One call of a load thread: the call's number in that thread -> what happened.
+PerCall = Callable[[int], Sample]
+
+
+class LoadLoop:
+    """Keeps `concurrency` calls in flight until stopped: one thread each, calling the function
+    its `per_thread(index)` context yields (which owns the thread's client: a keep-alive
+    session, a gRPC channel). Every call is recorded as a Sample.
 
     Bounded in time (max_duration_s) and count (max_requests) so a test can never hang on it.
+    """
+
+    def __init__(
+        self,
+        per_thread: Callable[[int], AbstractContextManager[PerCall]],
+        *,
+        concurrency: int,
+        max_duration_s: float,
+        max_requests: int = 2_000_000,
+        join_timeout_s: float = 20,
+    ) -> None:
+        self.per_thread = per_thread
+        self.concurrency = concurrency
+        self.max_duration_s = max_duration_s
+        self.max_requests = max_requests
+        self.join_timeout_s = join_timeout_s
+        self.samples: list[Sample] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.started_at = 0.0
+        self.stopped_at = 0.0
+
+    def _worker(self, index: int) -> None:
+        deadline = self.started_at + self.max_duration_s
+        with self.per_thread(index) as call:
+            n = 0
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                with self._lock:
+                    if len(self.samples) >= self.max_requests:
+                        return
+                sample = call(n)
+                n += 1
+                with self._lock:
+                    self.samples.append(sample)
+
+    def start(self) -> Self:
+        self.started_at = time.monotonic()
+        for i in range(self.concurrency):
+            thread = threading.Thread(target=self._worker, args=(i,), name=f"load-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> list[Sample]:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.join_timeout_s)
+        self.stopped_at = time.monotonic()
+        return self.snapshot()
+
+    def snapshot(self) -> list[Sample]:
+        with self._lock:
+            return list(self.samples)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class Load(LoadLoop):
+    """HTTP GETs to `urls` (round-robin), each thread with its own keep-alive requests.Session.
+
     A request is a success when it answers 200 with JSON whose "app" is the expected one
     (urls maps URL -> app name).
     """
@@ -52,88 +132,51 @@ class Load:
         max_requests: int = 2_000_000,
     ) -> None:
         self.urls = list(urls.items())
-        self.concurrency = concurrency
-        self.max_duration_s = max_duration_s
-        self.max_requests = max_requests
-        self.samples: list[Sample] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self.started_at = 0.0
-        self.stopped_at = 0.0
+        super().__init__(
+            self._session_calls,
+            concurrency=concurrency,
+            max_duration_s=max_duration_s,
+            max_requests=max_requests,
+            join_timeout_s=REQUEST_TIMEOUT_S[0] + REQUEST_TIMEOUT_S[1] + 5,
+        )
 
-    def _worker(self, index: int) -> None:
+    @contextmanager
+    def _session_calls(self, index: int) -> Iterator[PerCall]:
         session = requests.Session()
-        deadline = self.started_at + self.max_duration_s
-        n = index
+
+        def call(n: int) -> Sample:
+            nonlocal session
+            url, app = self.urls[(index + n) % len(self.urls)]
+            start = time.monotonic()
+            try:
+                response = session.get(url, timeout=REQUEST_TIMEOUT_S)
+                body = response.json() if response.status_code == 200 else {}
+                ok = response.status_code == 200 and body.get("app") == app
+                return Sample(
+                    start,
+                    time.monotonic() - start,
+                    ok,
+                    str(response.status_code) if ok or response.status_code != 200 else "bad-body",
+                    body.get("app"),
+                    body.get("node_ip"),
+                    "" if ok else response.text[:200],
+                )
+            except (requests.RequestException, ValueError) as exc:
+                # Start over with fresh connections after a transport error.
+                session.close()
+                session = requests.Session()
+                return Sample(
+                    start,
+                    time.monotonic() - start,
+                    False,
+                    type(exc).__name__,
+                    detail=str(exc)[:200],
+                )
+
         try:
-            while not self._stop.is_set() and time.monotonic() < deadline:
-                with self._lock:
-                    if len(self.samples) >= self.max_requests:
-                        return
-                url, app = self.urls[n % len(self.urls)]
-                n += 1
-                start = time.monotonic()
-                try:
-                    response = session.get(url, timeout=REQUEST_TIMEOUT_S)
-                    body = response.json() if response.status_code == 200 else {}
-                    ok = response.status_code == 200 and body.get("app") == app
-                    sample = Sample(
-                        start,
-                        time.monotonic() - start,
-                        ok,
-                        str(response.status_code)
-                        if ok or response.status_code != 200
-                        else "bad-body",
-                        body.get("app"),
-                        body.get("node_ip"),
-                        "" if ok else response.text[:200],
-                    )
-                except (requests.RequestException, ValueError) as exc:
-                    sample = Sample(
-                        start,
-                        time.monotonic() - start,
-                        False,
-                        type(exc).__name__,
-                        detail=str(exc)[:200],
-                    )
-                    # Start over with fresh connections after a transport error.
-                    session.close()
-                    session = requests.Session()
-                with self._lock:
-                    self.samples.append(sample)
+            yield call
         finally:
             session.close()
-
-    def start(self) -> Load:
-        self.started_at = time.monotonic()
-        for i in range(self.concurrency):
-            thread = threading.Thread(target=self._worker, args=(i,), name=f"load-{i}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def stop(self) -> list[Sample]:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=REQUEST_TIMEOUT_S[0] + REQUEST_TIMEOUT_S[1] + 5)
-        self.stopped_at = time.monotonic()
-        return self.snapshot()
-
-    def snapshot(self) -> list[Sample]:
-        with self._lock:
-            return list(self.samples)
-
-    def __enter__(self) -> Load:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def kill_and_wait_until_steady(

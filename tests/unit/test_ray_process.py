@@ -170,11 +170,19 @@ def test_run_ray_cleans_up_before_and_after(
     state.mkdir()
     started = tmp_path / "started"
     seen: dict[str, object] = {}
+    # HAProxy directories of three earlier Rays on this node (oldest first).
+    haproxy_dir = tmp_path / "haproxy-serve"
+    earlier = [haproxy_dir / (f"{i}" * 56) for i in range(3)]
+    for age, node_dir in enumerate(reversed(earlier)):
+        node_dir.mkdir(parents=True)
+        (node_dir / "admin.sock.7.1.stderr.log").write_text("warning\n")
+        os.utime(node_dir, (time.time() - 100 * (age + 1),) * 2)
 
     def during_run() -> None:
         deadline = time.monotonic() + 20
         while not started.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+        seen["node_dirs_at_start"] = sorted(p.name for p in haproxy_dir.iterdir())
         seen["orphan_gone_before_start"] = orphan.poll() is not None
         seen["pidfile"] = (state / RUN_RAY_PIDFILE).read_text().strip()
         seen["serving"] = spawn(True)  # the HAProxy Ray starts: must not survive the stop
@@ -191,12 +199,14 @@ def test_run_ray_cleans_up_before_and_after(
             state_dir=str(state),
             ray=ray,
             ray_alive=lambda: True,
+            haproxy_dirs=[str(haproxy_dir)],
         )
     finally:
         helper.join()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     assert code == 0
+    assert seen["node_dirs_at_start"] == [earlier[-1].name]  # the newest earlier one kept
     assert seen["orphan_gone_before_start"] is True
     assert seen["pidfile"] == str(os.getpid())
     assert not (state / RUN_RAY_PIDFILE).exists()

@@ -45,6 +45,8 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "RAY_SERVE_HAPROXY_METRICS_PORT": 9101,
     "RAY_SERVE_HAPROXY_STATS_PORT": 8404,
     "RAY_SERVE_HAPROXY_SYSLOG_PORT": 514,
+    "RSH_ACCESS_LOG": "errors",  # chosen from the benchmark's CPU per request
+    "RAY_SERVE_HAPROXY_METRICS_ENABLED": True,  # Ray's default
     "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": 30000,
     "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": 31000,
     "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": 40000,
@@ -128,6 +130,7 @@ RAY_260_EXTRAS = {
     "RAY_SERVE_HAPROXY_STATS_PORT",
     "RAY_SERVE_HAPROXY_LOG_TARGET",
     "RAY_SERVE_HAPROXY_BINARY_PATH",
+    "RAY_SERVE_HAPROXY_METRICS_ENABLED",
 }
 
 
@@ -168,7 +171,7 @@ def test_derived_defaults(facts: HostFacts) -> None:
     effective = load_settings({}, facts=facts, check_token=False)
     assert effective.values.nbthread == 2  # the 2 CPUs of `facts`
     assert effective.values.haproxy_binary_path == "/usr/local/bin/haproxy"
-    assert effective.values.log_target == "127.0.0.1:514"
+    assert effective.values.log_target == "stdout"  # the container's, through the launcher
     assert effective.values.object_store_memory == int(0.3 * 1024**3)
     # No server timeout: the client timeout (3600) + Serve's 90 s keep-alive.
     assert effective.values.hard_stop_after_s == 3690
@@ -466,14 +469,35 @@ def test_serve_config_must_be_a_readable_file(load: Load, tmp_path: Path) -> Non
 # --- translations and derived values ----------------------------------------------------------
 
 
-def test_syslog_port_translates_to_log_target(load: Load) -> None:
+def test_log_goes_to_stdout_without_a_receiver_by_default(load: Load) -> None:
     effective = load(RAY_SERVE_ENABLE_HA_PROXY="1", RAY_SERVE_HAPROXY_SYSLOG_PORT="5140")
-    assert effective.values.log_target == "127.0.0.1:5140"
+    assert effective.values.log_target == "stdout"
     assert effective.sources["RAY_SERVE_HAPROXY_LOG_TARGET"] == Source.DERIVED
     env = effective.ray_env()
-    assert env["RAY_SERVE_HAPROXY_LOG_TARGET"] == "127.0.0.1:5140"
+    assert env["RAY_SERVE_HAPROXY_LOG_TARGET"] == "stdout"
     assert "RAY_SERVE_HAPROXY_SYSLOG_PORT" not in env  # Ray 2.60 does not read it
-    assert effective.syslog_receiver_port == 5140
+    assert effective.syslog_receiver_port is None
+
+
+@pytest.mark.parametrize("mode", ["all", "errors", "off", " Errors "])
+def test_access_log_modes(load: Load, mode: str) -> None:
+    assert load(RSH_ACCESS_LOG=mode).values.access_log == mode.strip().lower()
+
+
+def test_unknown_access_log_mode_is_refused_naming_the_choices(load: Load) -> None:
+    (error,) = errors_of(load, RSH_ACCESS_LOG="some")
+    assert error.startswith("RSH_ACCESS_LOG='some'")
+    assert "`all` or `errors` or `off`" in error
+
+
+def test_metrics_flag_is_exported_to_ray(load: Load) -> None:
+    assert load().ray_env()["RAY_SERVE_HAPROXY_METRICS_ENABLED"] == "1"
+    assert (
+        load(RAY_SERVE_HAPROXY_METRICS_ENABLED="0").ray_env()["RAY_SERVE_HAPROXY_METRICS_ENABLED"]
+        == "0"
+    )
+    (error,) = errors_of(load, RAY_SERVE_HAPROXY_METRICS_ENABLED="true")
+    assert "0 or 1" in error
 
 
 def test_explicit_log_target_wins_and_disables_the_receiver(load: Load) -> None:
@@ -571,7 +595,8 @@ def test_ray_env_carries_every_ray_facing_effective_value(load: Load) -> None:
         "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": env["RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH"],
         "RAY_SERVE_HAPROXY_METRICS_PORT": "9101",
         "RAY_SERVE_HAPROXY_STATS_PORT": "8404",
-        "RAY_SERVE_HAPROXY_LOG_TARGET": "127.0.0.1:514",
+        "RAY_SERVE_HAPROXY_METRICS_ENABLED": "1",
+        "RAY_SERVE_HAPROXY_LOG_TARGET": "stdout",
         "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": "30000",
         "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": "31000",
         "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": "40000",

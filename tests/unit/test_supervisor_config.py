@@ -66,16 +66,18 @@ def test_head_programs_and_commands(head: EffectiveSettings) -> None:
     conf = parse(render(head, Role.HEAD))
     assert {s for s in conf.sections() if s.startswith(("program:", "eventlistener:"))} == {
         "program:ray",
-        "program:syslog",
         "program:serve-up",
         "eventlistener:watchdog",
-    }
+    }  # no syslog receiver: HAProxy writes the container's stdout itself (launcher)
     state = head.values.state_dir
     ray = argv(conf, "program:ray")
     assert ray[:4] == [PY, "-m", "ray_serve_haproxy", "run-ray"]
     assert ray[ray.index("--stop-timeout") + 1] == "25"  # RSH_SHUTDOWN_TIMEOUT_S
     assert ray[ray.index("--state-dir") + 1] == state
     assert ray[ray.index("--haproxy-binary") + 1] == "/usr/local/bin/haproxy"
+    # Where run-ray prunes HAProxy directories of earlier Rays (all settings in one dir here).
+    hap = head.values.config_file_loc.rsplit("/", 1)[0]
+    assert [ray[i + 1] for i, a in enumerate(ray) if a == "--haproxy-dir"] == [hap]
     start = ray[ray.index("--") + 1 :]
     assert start[:4] == [RAY, "start", "--block", "--head"]
     assert "--port=6379" in start
@@ -95,10 +97,6 @@ def test_head_programs_and_commands(head: EffectiveSettings) -> None:
     assert conf["program:serve-up"]["autorestart"] == "false"
     assert conf["program:serve-up"]["startsecs"] == "0"
 
-    assert argv(conf, "program:syslog")[3:] == [
-        *("syslog", "--host", "127.0.0.1", "--port", "514"),
-        *("--output", "/proc/1/fd/1"),  # the container's stdout, not through supervisord
-    ]
     assert argv(conf, "eventlistener:watchdog")[3:] == ["watchdog", "--program", "ray"]
 
 
@@ -127,10 +125,41 @@ def test_ray_program_stops_within_the_shutdown_timeout_not_hard_stop_after(load:
     assert 'RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S="7200"' in conf["supervisord"]["environment"]
 
 
+def test_syslog_receiver_runs_for_its_explicit_local_target(load: Load) -> None:
+    effective = load(
+        RAY_SERVE_HAPROXY_SYSLOG_PORT="5140",
+        RAY_SERVE_HAPROXY_LOG_TARGET="127.0.0.1:5140",
+        **HAPROXY_ON,
+    )
+    conf = parse(render(effective, Role.HEAD))
+    assert argv(conf, "program:syslog")[3:] == [
+        *("syslog", "--host", "127.0.0.1", "--port", "5140"),
+        *("--output", "/proc/1/fd/1"),  # the container's stdout, not through supervisord
+    ]
+    programs = supervisor_view(render(effective, Role.HEAD), Path(effective.values.state_dir))
+    assert programs["syslog"].priority < programs["ray"].priority
+
+
+def test_ray_runs_haproxy_through_the_launcher(load: Load) -> None:
+    effective = load(RSH_ACCESS_LOG="errors", **HAPROXY_ON)
+    env = dict_of_key_value_pairs(parse(render(effective, Role.HEAD))["supervisord"]["environment"])
+    assert env["RAY_SERVE_HAPROXY_BINARY_PATH"] == "/opt/venv/bin/rsh-haproxy"
+    assert env["RSH_HAPROXY_BINARY"] == "/usr/local/bin/haproxy"
+    assert env["RSH_ACCESS_LOG"] == "errors"
+    assert env["RAY_SERVE_HAPROXY_LOG_TARGET"] == "stdout"
+
+
+def test_python_proxy_mode_needs_no_launcher(load: Load) -> None:
+    env = dict_of_key_value_pairs(parse(render(load(), Role.HEAD))["supervisord"]["environment"])
+    assert "RSH_HAPROXY_BINARY" not in env
+    assert env["RAY_SERVE_HAPROXY_BINARY_PATH"] == "/usr/local/bin/haproxy"
+
+
 def test_environment_carries_effective_ray_settings(load: Load, tmp_path: Path) -> None:
     effective = load(
         role=Role.HEAD,
         RAY_SERVE_HAPROXY_SYSLOG_PORT="5140",
+        RAY_SERVE_HAPROXY_LOG_TARGET="127.0.0.1:5140",
         RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S="600",
         RSH_PYTHONPATH="/opt/app",
         **HAPROXY_ON,
@@ -139,12 +168,13 @@ def test_environment_carries_effective_ray_settings(load: Load, tmp_path: Path) 
     env = dict_of_key_value_pairs(parse(text)["supervisord"]["environment"])
     assert env["RAY_SERVE_HAPROXY_MAXCONN"] == "20000"
     assert env["RAY_SERVE_HAPROXY_NBTHREAD"] == "2"  # derived from facts
-    assert env["RAY_SERVE_HAPROXY_LOG_TARGET"] == "127.0.0.1:5140"  # translated
+    assert env["RAY_SERVE_HAPROXY_LOG_TARGET"] == "127.0.0.1:5140"
     assert env["RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S"] == "600"
     assert env["RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S"] == "5"
     assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
     assert env["PYTHONPATH"] == "/opt/app:/inherited"
-    assert not any(k.startswith("RSH_") for k in env)
+    # The runtime's own variables only for its HAProxy launcher.
+    assert {k for k in env if k.startswith("RSH_")} == {"RSH_HAPROXY_BINARY", "RSH_ACCESS_LOG"}
     # supervisord hands the same environment to every program.
     programs = supervisor_view(text, tmp_path)
     for name in ("ray", "serve-up", "syslog"):
@@ -156,13 +186,13 @@ def test_supervisord_accepts_the_file_and_logs_go_to_the_container(
     head: EffectiveSettings, tmp_path: Path
 ) -> None:
     programs = supervisor_view(render(head, Role.HEAD), tmp_path)
-    assert set(programs) == {"ray", "syslog", "serve-up", "watchdog"}
-    for name in ("ray", "syslog", "serve-up"):
+    assert set(programs) == {"ray", "serve-up", "watchdog"}
+    for name in ("ray", "serve-up"):
         assert programs[name].stdout_logfile == "/dev/stdout", name
         assert programs[name].stdout_logfile_maxbytes == 0, name
         assert programs[name].stderr_logfile == "/dev/stderr", name
     assert programs["ray"].stopwaitsecs > head.values.shutdown_timeout_s
-    assert programs["syslog"].priority < programs["ray"].priority < programs["serve-up"].priority
+    assert programs["ray"].priority < programs["serve-up"].priority
 
 
 def test_control_socket_is_private_and_nothing_listens_on_tcp(head: EffectiveSettings) -> None:

@@ -356,6 +356,7 @@ def cmd_run_ray(args: argparse.Namespace) -> int:
         haproxy_binary=args.haproxy_binary,
         state_dir=args.state_dir,
         ray=args.ray,
+        haproxy_dirs=args.haproxy_dir,
     )
 
 
@@ -498,6 +499,12 @@ def build_parser() -> Parser:
     run_ray.add_argument("--state-dir", required=True, help="where run-ray.pid goes")
     run_ray.add_argument("--haproxy-binary", help="HAProxy executable whose processes are ours")
     run_ray.add_argument("--ray", help="`ray` executable for `ray stop`; default: the venv's")
+    run_ray.add_argument(
+        "--haproxy-dir",
+        action="append",
+        default=[],
+        help="where Ray puts HAProxy's per-node directories; earlier ones are pruned at start",
+    )
     run_ray.add_argument("command", nargs=argparse.REMAINDER, help="-- ray start --block ...")
 
     syslog = add("syslog", cmd_syslog, "(internal) print HAProxy's UDP syslog to stdout")

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from .haproxy_files import prune_stale_node_dirs
 from .processes import drain_haproxy, is_alive, pids_by_comm, stop_haproxy, wait_gone
 from .settings import RAY_STOP_RESERVE_S, Settings
 from .settings_loader import Role
@@ -186,6 +187,7 @@ def run_ray(
     state_dir: str,
     ray: str | None = None,
     ray_alive: Callable[[], bool] = raylet_running,
+    haproxy_dirs: list[str] | None = None,
 ) -> int:
     """Runs `command` (`ray start --block ...`) until it exits or SIGTERM asks us to stop.
 
@@ -206,6 +208,9 @@ def run_ray(
     try:
         if stop_haproxy(haproxy_binary, grace_s=2):
             log("stopped HAProxy processes left from an earlier run")
+        # No HAProxy of ours runs now: per-node directories of earlier Rays are stale.
+        for stale in prune_stale_node_dirs(haproxy_dirs or []):
+            log(f"removed {stale} (HAProxy files of an earlier Ray on this node)")
         if stop_requested.is_set():
             return 0
         log(f"starting: {masked(command)}")

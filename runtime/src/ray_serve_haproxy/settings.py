@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Generic, TypeVar, cast
 
+from .access_log import AccessLogMode
 from .auth_token import MIN_TOKEN_LENGTH, Secret, TokenValue
 from .value_types import (
     AbsPath,
@@ -378,16 +379,46 @@ class Settings:
             ray=True,
         )
     )
+    access_log: str = setting(
+        Spec(
+            "RSH_ACCESS_LOG",
+            Group.OBSERVABILITY,
+            Choice(*(m.value for m in AccessLogMode)),
+            "Which requests HAProxy logs: `all`; `errors`, only responses that are not "
+            "2xx/3xx, gRPC calls failed in the headers and abnormal terminations (aborted, "
+            "timed out, retried); `off`, no requests (HAProxy's own events, such as servers "
+            "going down, still are). The runtime's HAProxy launcher applies it to the config "
+            "Ray generates; requests dropped here cost no log line anywhere. Default `errors`: "
+            "about half the CPU per request of `all` on the node taking the traffic, and no "
+            'log growth from healthy traffic (docs/operators.md, "Access log").',
+            default=AccessLogMode.ERRORS.value,
+        )
+    )
+    metrics_enabled: bool = setting(
+        Spec(
+            "RAY_SERVE_HAPROXY_METRICS_ENABLED",
+            Group.OBSERVABILITY,
+            Flag01(),
+            "Serve's own metrics in HAProxy mode (Ray 2.60's variable): one datagram per HTTP "
+            "request to the HAProxyManager actor, which parses it into `serve_num_http_*` and "
+            "`serve_http_request_latency_ms`, plus `serve_haproxy_*` node gauges. `0` saves "
+            "that CPU per request; HAProxy's own Prometheus exporter "
+            "(`RAY_SERVE_HAPROXY_METRICS_PORT`) still counts requests and times per backend.",
+            default=True,
+            ray=True,
+        )
+    )
     syslog_port: int = setting(
         Spec(
             "RAY_SERVE_HAPROXY_SYSLOG_PORT",
             Group.OBSERVABILITY,
             Port(),
-            "UDP port of the runtime's syslog receiver on 127.0.0.1, which prints HAProxy's "
-            "access log to the container's stdout. Ray 2.60 does not read this variable: "
-            "the runtime translates it to `RAY_SERVE_HAPROXY_LOG_TARGET=127.0.0.1:<port>`. "
-            "Ports below 1024 need `net.ipv4.ip_unprivileged_port_start` at or below it "
-            "(Docker sets 0; Kubernetes does not, use e.g. 5140 there).",
+            "UDP port of the runtime's syslog receiver on 127.0.0.1, which prints what arrives "
+            "to the container's stdout. It runs only when `RAY_SERVE_HAPROXY_LOG_TARGET` is "
+            "`127.0.0.1:<this port>` (e.g. a syslog sidecar under Kubernetes); by default "
+            "HAProxy writes the container's stdout itself. Ray 2.60 does not read this "
+            "variable. Ports below 1024 need `net.ipv4.ip_unprivileged_port_start` at or below "
+            "it (Docker sets 0; Kubernetes does not, use e.g. 5140 there).",
             default=514,
         )
     )
@@ -396,10 +427,12 @@ class Settings:
             "RAY_SERVE_HAPROXY_LOG_TARGET",
             Group.OBSERVABILITY,
             LogTarget(),
-            "Where HAProxy sends its log (Ray 2.60's variable). Unset: "
-            "`127.0.0.1:<RAY_SERVE_HAPROXY_SYSLOG_PORT>`, the runtime's receiver. Set to "
-            "another address to send the log elsewhere; the receiver then does not run.",
-            derived="127.0.0.1:<RAY_SERVE_HAPROXY_SYSLOG_PORT>",
+            "Where HAProxy sends its log (Ray 2.60's variable). Unset: `stdout`, which the "
+            "runtime's HAProxy launcher points at the container's stdout (`docker logs`, "
+            "`kubectl logs`), one line per request in HAProxy's httplog format, written by "
+            "HAProxy itself. Set to a host:port or /path to send syslog elsewhere; "
+            "`127.0.0.1:<RAY_SERVE_HAPROXY_SYSLOG_PORT>` runs the runtime's receiver.",
+            derived="stdout (the container's)",
             ray=True,
         )
     )

@@ -231,8 +231,7 @@ def _derive(
     if values["haproxy_binary_path"] is None:
         values["haproxy_binary_path"] = facts.haproxy_binary or ""
     if values["log_target"] is None:
-        port = values["syslog_port"]
-        values["log_target"] = INVALID if port is INVALID else f"127.0.0.1:{port}"
+        values["log_target"] = "stdout"
     if values["hard_stop_after_s"] is None:
         server, client = values["timeout_server_s"], values["timeout_client_s"]
         if not _valid(values, "timeout_server_s", "timeout_client_s"):

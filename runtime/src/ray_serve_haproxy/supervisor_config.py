@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import jinja2
 
+from .haproxy_files import haproxy_base_dirs
 from .ray_process import STOP_MARGIN_S, ray_executable, ray_start_argv
 from .settings_loader import EffectiveSettings, Role
 
@@ -22,6 +23,7 @@ _LOCAL_BIND_HOSTS = ("0.0.0.0", "::", "127.0.0.1", "localhost")
 
 
 CONTAINER_STDOUT = "/proc/1/fd/1"
+LAUNCHER = "rsh-haproxy"
 
 
 def _escape_percent(text: str) -> str:
@@ -64,14 +66,30 @@ def dashboard_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def haproxy_launcher(python: str) -> str:
+    """`rsh-haproxy` (haproxy_launcher.py), installed beside the runtime's interpreter."""
+    return os.path.join(os.path.dirname(python), LAUNCHER)
+
+
 def process_environment(
-    effective: EffectiveSettings, inherited_pythonpath: str | None = None
+    effective: EffectiveSettings,
+    inherited_pythonpath: str | None = None,
+    *,
+    launcher: str | None = None,
 ) -> dict[str, str]:
-    """Ray's environment: every Ray-facing effective value, plus RSH_PYTHONPATH in front."""
+    """Ray's environment: every Ray-facing effective value, plus RSH_PYTHONPATH in front.
+
+    In HAProxy mode Ray runs `launcher`, which applies the access-log mode to the config Ray
+    wrote and then runs the real HAProxy (RSH_HAPROXY_BINARY)."""
     env = effective.ray_env()
     paths = [p for p in (effective.values.pythonpath, inherited_pythonpath) if p]
     if paths:
         env["PYTHONPATH"] = os.pathsep.join(paths)
+    binary = effective.values.haproxy_binary_path
+    if launcher and effective.values.enable_ha_proxy and binary:
+        env["RSH_HAPROXY_BINARY"] = binary
+        env["RSH_ACCESS_LOG"] = effective.values.access_log
+        env["RAY_SERVE_HAPROXY_BINARY_PATH"] = launcher
     return env
 
 
@@ -95,6 +113,9 @@ def render_supervisor_config(
     run_ray += ["--state-dir", values.state_dir, "--ray", ray]
     if values.haproxy_binary_path:
         run_ray += ["--haproxy-binary", values.haproxy_binary_path]
+    if values.enable_ha_proxy:
+        for directory in haproxy_base_dirs(values):
+            run_ray += ["--haproxy-dir", directory]
     ray_command = _runtime(python, *run_ray, "--", *ray_start_argv(values, role, ray))
 
     syslog_port = effective.syslog_receiver_port
@@ -134,7 +155,9 @@ def render_supervisor_config(
     return template.render(
         role=role.value,
         state_dir=values.state_dir,
-        environment=process_environment(effective, inherited_pythonpath),
+        environment=process_environment(
+            effective, inherited_pythonpath, launcher=haproxy_launcher(python)
+        ),
         watchdog_command=_runtime(python, "watchdog", "--program", "ray"),
         syslog_command=syslog_command,
         ray_command=ray_command,

@@ -1,0 +1,117 @@
+"""`rsh-haproxy`: the HAProxy executable the runtime hands Ray (RAY_SERVE_HAPROXY_BINARY_PATH).
+
+Ray's HAProxyManager writes <dir>/<node id>/haproxy.cfg, then runs `<binary> -db -f <config>
+...` on every start and reload. This launcher, in between:
+  1. applies RSH_ACCESS_LOG to that file (access_log.py), under Ray's own lock on it;
+  2. when the log target is `stdout`, points HAProxy's standard output at the container's
+     (RSH_CONTAINER_STDOUT, PID 1's stdout), so HAProxy writes the access log itself: no
+     syslog round trip, no relay process. Ray sends HAProxy's stdout to a file per reload,
+     which stays empty: HAProxy prints its warnings on stderr;
+  3. replaces itself with the real HAProxy (RSH_HAPROXY_BINARY), same pid and arguments, so
+     Ray and the runtime see the process they expect.
+A config it cannot edit (another Ray version) is used as Ray wrote it, with a warning on the
+container's stderr: the node serves, only the access-log mode does not apply.
+
+Only the standard library and access_log.py are imported, and few of them: this runs on every
+HAProxy start, so every import adds to the time a reload takes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+
+from .access_log import AccessLogMode, TemplateChanged, access_log_target, edit_config
+
+CONTAINER_STDOUT = "/proc/1/fd/1"
+CONTAINER_STDERR = "/proc/1/fd/2"
+
+
+def warn(message: str) -> None:
+    """To HAProxy's stderr (Ray's per-reload file) and to the container's, where people look."""
+    line = f"rsh-haproxy: {message}\n"
+    sys.stderr.write(line)
+    sys.stderr.flush()
+    try:
+        with open(os.environ.get("RSH_CONTAINER_STDERR", CONTAINER_STDERR), "a") as err:
+            err.write(line)
+    except OSError:
+        pass
+
+
+def config_path(args: list[str]) -> str | None:
+    """The file after `-f` (Ray passes exactly one)."""
+    for i, arg in enumerate(args[:-1]):
+        if arg == "-f":
+            return args[i + 1]
+    return None
+
+
+def _write_atomically(path: str, text: str) -> None:
+    # Not tempfile: importing it would add a fifth to every HAProxy start.
+    tmp = os.path.join(os.path.dirname(path) or ".", f".rsh-haproxy-{os.getpid()}.cfg")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, os.stat(path).st_mode & 0o777)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def prepare(path: str, mode: AccessLogMode, stdout_path: str) -> int | None:
+    """Edits the config at `path`; returns an fd of the container's stdout when HAProxy should
+    log there (target `stdout`), else None."""
+    # Ray writes the file holding an exclusive flock on <config>.lock: never read it half-written.
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        with open(path) as f:
+            text = f.read()
+        stdout_fd = None
+        if access_log_target(text) == "stdout":
+            try:
+                stdout_fd = os.open(stdout_path, os.O_WRONLY | os.O_APPEND)
+            except OSError as exc:
+                # Never let the access log grow Ray's per-reload stdout file instead.
+                warn(f"cannot open {stdout_path} ({exc}): access log off, HAProxy events only")
+                mode = AccessLogMode.OFF
+        try:
+            edited = edit_config(text, mode)
+        except TemplateChanged as exc:
+            warn(f"{path}: used as Ray wrote it (access log {mode.value} not applied): {exc}")
+            return stdout_fd
+        if edited.changed:
+            _write_atomically(path, edited.text)
+    return stdout_fd
+
+
+def main() -> None:
+    """Never returns: execs HAProxy, or exits 2 when it cannot."""
+    args = sys.argv[1:]
+    binary = os.environ.get("RSH_HAPROXY_BINARY", "")
+    if not binary or not os.access(binary, os.X_OK):
+        sys.stderr.write(
+            f"rsh-haproxy: RSH_HAPROXY_BINARY={binary!r} is not an executable file; "
+            "allowed: the path of the real HAProxy (the runtime sets it)\n"
+        )
+        sys.exit(2)
+    raw_mode = os.environ.get("RSH_ACCESS_LOG", AccessLogMode.ALL.value).strip().lower()
+    try:
+        mode = AccessLogMode(raw_mode)
+    except ValueError:
+        warn(f"RSH_ACCESS_LOG={raw_mode!r} is not all, errors or off: using `all`")
+        mode = AccessLogMode.ALL
+    path = config_path(args)
+    if path is not None:
+        try:
+            stdout = os.environ.get("RSH_CONTAINER_STDOUT", CONTAINER_STDOUT)
+            stdout_fd = prepare(path, mode, stdout)
+        except (OSError, TemplateChanged) as exc:
+            warn(f"{path}: used as Ray wrote it: {exc}")
+            stdout_fd = None
+        if stdout_fd is not None:
+            os.dup2(stdout_fd, 1)
+            os.close(stdout_fd)
+    os.execv(binary, [binary, *args])
