@@ -62,7 +62,6 @@ class DockerRun:
     volumes: list[str] = field(default_factory=list)  # "source:target[:mode]"
     env: dict[str, str] = field(default_factory=dict)
     ports: list[str] = field(default_factory=list)
-    ulimits: list[str] = field(default_factory=list)  # "nofile=65536:65536"
 
     @property
     def role(self) -> str:
@@ -80,7 +79,6 @@ _WITH_VALUE = {
     "-v": "volumes",
     "-e": "env",
     "-p": "ports",
-    "--ulimit": "ulimits",
 }
 
 
@@ -103,7 +101,7 @@ def parse_docker_run(command: str) -> DockerRun:
         if attribute == "env":
             key, _, val = value.partition("=")
             run.env[key] = val
-        elif attribute in ("volumes", "ports", "ulimits"):
+        elif attribute in ("volumes", "ports"):
             getattr(run, attribute).append(value)
         elif attribute == "stop_timeout":
             run.stop_timeout = int(value)

@@ -73,13 +73,6 @@ def host_routes() -> list[ipaddress.IPv4Network]:
     return routes
 
 
-def ulimit(flag: str) -> docker.types.Ulimit:
-    """`--ulimit name=soft:hard` as the SDK's Ulimit."""
-    name, _, limits = flag.partition("=")
-    soft, _, hard = limits.partition(":")
-    return docker.types.Ulimit(name=name, soft=int(soft), hard=int(hard or soft))
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -172,7 +165,6 @@ class Machines:
             restart_policy={"Name": run.restart} if run.restart else None,
             network_mode=self.network,
             port_bindings=published,
-            ulimits=[ulimit(u) for u in run.ulimits],
         )
         name = self.name(run.name, machine)
         created = self.api.create_container(
@@ -246,17 +238,27 @@ def entry_nodes_up(entry: Container) -> set[str]:
     return up
 
 
+# Ray 2.60 starts an inter-deployment gRPC server in every replica on "[::]:0" (replica.py,
+# `_on_initialized`): a random port no setting fixes, which the docs name as the one exception.
+REPLICA_GRPC_OWNER = "ray::ServeRepli"  # the process name, as /proc truncates it
+
+
 def ports_left_to_ray(check_output: str) -> list[str]:
-    """The ports `check` lists as chosen by Ray that listen beyond loopback."""
+    """The ports `check` lists as chosen by Ray that listen beyond loopback, but the replicas'
+    inter-deployment gRPC servers."""
     line = next((x for x in check_output.splitlines() if "chosen by Ray:" in x), None)
     if line is None:
         return []
     listed = line.split("chosen by Ray:", 1)[1].split("; open it", 1)[0]
-    return [
-        item.strip()
-        for item in listed.split(",")
-        if not item.strip().endswith((" on 127.0.0.1", " on ::1"))
-    ]
+    exposed = []
+    for item in (i.strip() for i in listed.split(",")):
+        # "PORT OWNER" listens on every interface, "PORT OWNER on ADDRESS" on one.
+        where = item.rsplit(" on ", 1)[1] if " on " in item else "0.0.0.0"
+        owner = item.split()[1]
+        # Docker's DNS (bridge networks only) is on 127.0.0.11.
+        if not ipaddress.ip_address(where).is_loopback and owner != REPLICA_GRPC_OWNER:
+            exposed.append(item)
+    return exposed
 
 
 def test_documented_machines_serve_through_the_entry_from_both_workers(
