@@ -65,6 +65,11 @@ def test_observed_lone_head(load: Load) -> None:
     # Ray's random ports in one line, with the advice to fix them.
     others = next(e for s, e in found.items() if "chosen by Ray" in s)
     assert "52365" not in others.detail  # the agent's HTTP port is known
+    # Ray's fixed Prometheus ports of the head, not chosen at random: named, for monitoring.
+    assert "44217" not in others.detail and "44227" not in others.detail
+    autoscaler = found["listening: tcp 44217 (AUTOSCALER_METRIC_PORT)"]
+    assert autoscaler.warn and autoscaler.audience == Audience.OPERATORS
+    assert found["listening: tcp 44227 (DASHBOARD_METRIC_PORT)"].warn
     assert "fix them with the RSH_*_PORT settings" in others.detail
 
 

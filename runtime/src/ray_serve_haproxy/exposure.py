@@ -23,6 +23,15 @@ from .listeners import Listener
 from .settings import Settings
 from .settings_loader import FALLBACK_PROXY_PORTS, Role
 
+# Prometheus endpoints Ray 2.60's head opens on every interface at fixed ports that no `ray
+# start` option moves, only Ray's own variables (autoscaler/_private/constants.py,
+# dashboard/consts.py): the autoscaler's and the dashboard's metrics. Read-only, no
+# authentication: for monitoring only.
+HEAD_METRICS_PORTS = (
+    ("AUTOSCALER_METRIC_PORT", 44217, "autoscaler metrics (Prometheus)"),
+    ("DASHBOARD_METRIC_PORT", 44227, "dashboard metrics (Prometheus)"),
+)
+
 
 class Audience(StrEnum):
     CLIENTS = "clients"
@@ -128,6 +137,9 @@ def known_ports(values: Settings, role: Role) -> list[Port]:
                 node,
             ),
         ]
+        for variable, default, what in HEAD_METRICS_PORTS:
+            # Ray's variable and its default, like the fallback proxy's below.
+            ports.append(Port(default, default, what, variable, Audience.OPERATORS, everywhere))
         for variable, default in FALLBACK_PROXY_PORTS:
             ports.append(
                 Port(
