@@ -324,9 +324,7 @@ class Cluster:
 
     def ray_nodes(self) -> list[dict[str, Any]]:
         """Every node Ray's GCS knows, alive or dead (the dashboard's state API)."""
-        response = requests.get(
-            f"{self.dashboard_url}/api/v0/nodes", params={"limit": 100}, timeout=20
-        )
+        response = self.dashboard("GET", "/api/v0/nodes", params={"limit": 100})
         response.raise_for_status()
         return list(response.json()["data"]["result"]["result"])
 
