@@ -128,7 +128,10 @@ done
 done_step "HAProxy $label, aarch64, +OPENSSL +ZLIB +PCRE +LUA +PROMEX"
 
 step check
-run "$image" check
+# Token authentication is on by default: the node reads the cluster's token from a secret file.
+node_token=$(bash scripts/ray-token.sh "$workdir/secrets" | tail -n 1)
+token_mount=(-v "$node_token:/run/secrets/ray_token:ro")
+run "${token_mount[@]}" "$image" check
 done_step "settings and environment OK"
 
 step serve
@@ -156,7 +159,7 @@ docker run -d --name "$container" --platform "$platform" --shm-size 512m \
   -e RSH_PYTHONPATH=/opt/ray-serve-haproxy/examples/demo \
   -e RSH_SERVE_DEPLOY_TIMEOUT_S="$serve_timeout_s" \
   "${emulation_env[@]}" \
-  -v "$workdir/serve_config.yaml:/etc/release-check/serve_config.yaml:ro" \
+  -v "$workdir/serve_config.yaml:/etc/release-check/serve_config.yaml:ro" "${token_mount[@]}" \
   -p 127.0.0.1::8000 "$image" head >/dev/null
 port=$(docker port "$container" 8000/tcp | head -n 1 | sed 's/.*://')
 for _ in $(seq 1 60); do
