@@ -229,6 +229,30 @@ def compose_project(
 
 
 @pytest.fixture(scope="session")
+def remove_stale_projects(
+    docker_client: docker.DockerClient,
+    compose_project: Callable[..., ComposeProject],
+) -> Callable[[str], None]:
+    """remove_stale_projects(prefix): takes down the compose projects named <prefix><pid> whose
+    session was killed (that pid no longer runs), so their containers never pile up."""
+
+    def remove(prefix: str) -> None:
+        names = {
+            c.labels.get("com.docker.compose.project", "")
+            for c in docker_client.containers.list(
+                all=True, filters={"label": "com.docker.compose.project"}
+            )
+        }
+        for name in sorted(n for n in names if n.startswith(prefix)):
+            pid = name.removeprefix(prefix)
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                print(f"\n[compose] removing stale project {name} (pid {pid} no longer runs)")
+                compose_project(name).down()
+
+    return remove
+
+
+@pytest.fixture(scope="session")
 def host_port() -> Callable[[], int]:
     """Factory for free 127.0.0.1 ports, so a test project never collides with a user's cluster."""
     return free_port

@@ -61,22 +61,6 @@ def expected_routes(config: dict[str, Any]) -> dict[str, str]:
     return {app["route_prefix"]: app["name"] for app in config["applications"]}
 
 
-def _remove_stale_projects(compose_project: Callable[..., ComposeProject]) -> None:
-    """Removes rshdiff- projects of killed sessions (their pid no longer runs)."""
-    probe = compose_project(f"{PREFIX}probe")
-    names = {
-        c.labels.get("com.docker.compose.project", "")
-        for c in probe.client.containers.list(
-            all=True, filters={"label": "com.docker.compose.project"}
-        )
-    }
-    for name in sorted(n for n in names if n.startswith(PREFIX)):
-        pid = name.removeprefix(PREFIX)
-        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            print(f"\n[diff] removing stale project {name}")
-            compose_project(name).down()
-
-
 @pytest.fixture(scope="session")
 def stubs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     """(demo_pb2, demo_pb2_grpc) generated from the repository's demo.proto."""
@@ -312,13 +296,14 @@ def differential(
     image: str,
     compose_project: Callable[..., ComposeProject],
     host_port: Callable[[], int],
+    remove_stale_projects: Callable[[str], None],
     stubs: tuple[Any, Any],
     cluster_token: ClusterToken,
 ) -> Iterator[dict[str, Any]]:
     """{"observations": {mode: {case: observation}}, "versions": {...}, "seconds": {...},
     "runtime": {mode: {"check": output, "serve-up": output}},
     "with_setting": {mode: {case: observation through a worker, corpus.BUFSIZE_CASES}}}."""
-    _remove_stale_projects(compose_project)
+    remove_stale_projects(PREFIX)
     result: dict[str, Any] = {
         "observations": {},
         "versions": {},

@@ -25,27 +25,12 @@ if TYPE_CHECKING:
 PREFIX = "rshtest-"
 
 
-def _remove_stale_projects(compose_project: Callable[..., ComposeProject]) -> None:
-    """Removes test projects left by a session that was killed (its pid no longer runs)."""
-    probe = compose_project(f"{PREFIX}probe")
-    names = {
-        c.labels.get("com.docker.compose.project", "")
-        for c in probe.client.containers.list(
-            all=True, filters={"label": "com.docker.compose.project"}
-        )
-    }
-    for name in sorted(n for n in names if n.startswith(PREFIX)):
-        pid = name.removeprefix(PREFIX)
-        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            print(f"\n[cluster] removing stale test project {name}")
-            compose_project(name).down()
-
-
 @pytest.fixture(scope="session")
 def cluster(
     image: str,
     compose_project: Callable[..., ComposeProject],
     host_port: Callable[[], int],
+    remove_stale_projects: Callable[[str], None],
     cluster_token: ClusterToken,
 ) -> Iterator[Cluster]:
     ports = {
@@ -54,7 +39,7 @@ def cluster(
         "RSH_METRICS_HOST_PORT": host_port(),
         "RSH_GRPC_HOST_PORT": host_port(),
     }
-    _remove_stale_projects(compose_project)
+    remove_stale_projects(PREFIX)
     # The project's own token (never the user's .secrets/), handed to every node as compose's
     # file secret, exactly as scripts/cluster-up.sh does.
     env = {k: str(v) for k, v in ports.items()}
