@@ -13,8 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
-
+from .rendering import template_environment
 from .settings import Settings
 from .value_types import EntryNode
 
@@ -67,21 +66,10 @@ def node_servers(values: Settings) -> list[NodeServer]:
     ]
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("ray_serve_haproxy", "templates"),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # configuration files, not HTML
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def render_haproxy_config(values: Settings, state_dir: str | None = None) -> str:
     nodes = node_servers(values)
     return (
-        _environment()
+        template_environment()
         .get_template("entry-haproxy.cfg.j2")
         .render(
             maxconn=values.maxconn,

@@ -12,10 +12,9 @@ import shlex
 import sys
 from collections.abc import Mapping
 
-import jinja2
-
 from .haproxy_files import haproxy_base_dirs
 from .ray_process import STOP_MARGIN_S, ray_executable, ray_start_argv
+from .rendering import template_environment
 from .settings_loader import EffectiveSettings, Role
 
 # Dashboard hosts that the runtime reaches on loopback from inside the container.
@@ -142,15 +141,7 @@ def render_supervisor_config(
             serve_up += ["--config", values.serve_config]
         serve_up_command = _runtime(python, *serve_up)
 
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("ray_serve_haproxy", "templates"),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # an INI file, not HTML
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(sv=sv, sv_command=sv_command, sv_env=sv_env)
+    env = template_environment(sv=sv, sv_command=sv_command, sv_env=sv_env)
     template = env.get_template("supervisord.conf.j2")
     return template.render(
         role=role.value,
@@ -174,15 +165,7 @@ def render_entry_supervisor_config(
 
     values = effective.values
     python = python or sys.executable
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("ray_serve_haproxy", "templates"),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # an INI file, not HTML
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(sv=sv, sv_command=sv_command)
+    env = template_environment(sv=sv, sv_command=sv_command)
     return env.get_template("supervisord-entry.conf.j2").render(
         state_dir=values.state_dir,
         watchdog_command=_runtime(python, "watchdog", "--program", "haproxy"),
