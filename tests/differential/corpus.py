@@ -877,29 +877,8 @@ def serve_api_call(t: Target, method: str) -> Observation:
         except grpc.RpcError as error:
             return grpc_error_obs(error)
         # HAProxy answers Healthz itself with a trailers-only response: no message at all.
-        decoded = None if reply is None else sorted(_strings_of_field_1(reply))
+        decoded = None if reply is None else sorted(wire.strings_of_field_1(reply))
         return {"code": info.code().name, "reply": decoded, **grpc_details(info.details() or "")}
-
-
-def _strings_of_field_1(data: bytes) -> list[str]:
-    """Repeated string field 1 of a protobuf message (ListApplicationsResponse; Healthz's
-    message is field 1 too)."""
-    out, i = [], 0
-    while i < len(data):
-        tag = data[i]
-        i += 1
-        length = shift = 0
-        while True:
-            byte = data[i]
-            i += 1
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-        if tag == 0x0A:
-            out.append(data[i : i + length].decode())
-        i += length
-    return out
 
 
 @case("grpc_healthz", "gRPC", "RayServeAPIService.Healthz with apps running")

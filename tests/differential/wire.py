@@ -328,3 +328,24 @@ def ws_connect(
     if response.header("sec-websocket-accept") != ws_accept_for(key):
         raise WireError(f"bad Sec-WebSocket-Accept {response.header('sec-websocket-accept')!r}")
     return conn, response, WebSocket(conn)
+
+
+def strings_of_field_1(data: bytes) -> list[str]:
+    """Repeated string field 1 of a serialized protobuf message, read without its stubs (Serve's
+    ListApplicationsResponse; Healthz's message is field 1 too)."""
+    out, i = [], 0
+    while i < len(data):
+        tag = data[i]
+        i += 1
+        length = shift = 0
+        while True:
+            byte = data[i]
+            i += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        if tag == 0x0A:
+            out.append(data[i : i + length].decode())
+        i += length
+    return out

@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 import pytest
+from differential.wire import strings_of_field_1
 
 from .cluster import GRPC_APP, Cluster, note, wait_for
 from .grpc_client import METADATA, GrpcLoad, generate_stubs
@@ -43,26 +44,6 @@ STEADY_S = 15
 
 def _identity(data: bytes) -> bytes:
     return data
-
-
-def _strings_of_field_1(data: bytes) -> list[str]:
-    """The repeated string field 1 of a protobuf message (ListApplicationsResponse)."""
-    out, i = [], 0
-    while i < len(data):
-        tag = data[i]
-        i += 1
-        length = shift = 0
-        while True:
-            byte = data[i]
-            i += 1
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-        if tag == 0x0A:
-            out.append(data[i : i + length].decode())
-        i += length
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +152,7 @@ def test_grpc_health_check_and_list_applications(grpc_cluster: Cluster) -> None:
         )
         response, call = list_apps.with_call(b"", timeout=10)
         assert call.code() == grpc.StatusCode.OK
-    names = _strings_of_field_1(response)
+    names = strings_of_field_1(response)
     note(f"\ngRPC Healthz: OK; ListApplications (Serve's fallback proxy): {names}")
     assert sorted(names) == sorted(grpc_cluster.expected_routes.values())
 
