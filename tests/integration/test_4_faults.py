@@ -112,11 +112,7 @@ def test_haproxy_manager_crash_under_load(
         f"{(gone_at[0] - fault.at) if gone_at else float('nan'):.1f}s later; the node routed by "
         f"the entry again: {returned}"
     )
-    reports = [FaultReport(p, s, fault) for p, s in traffic.by_protocol().items()]
-    for report in reports:
-        note(f"  {report.line(elapsed)}")
-        if report.failed:
-            print(f"  first failure: {report.failed[0].outcome} {report.failed[0].detail}")
+    reports = traffic.reports(fault)
     for report in reports:
         assert len(report.samples) > 200, report.line(elapsed)
     check_haproxy_killed(reports, {"HTTP": HTTP_CLIENTS, "gRPC": GRPC_CLIENTS})

@@ -24,7 +24,6 @@ from .grpc_client import generate_stubs
 from .traffic import (
     GRPC_CLIENTS,
     HTTP_CLIENTS,
-    FaultReport,
     Traffic,
     check_haproxy_killed,
     run_through,
@@ -128,11 +127,7 @@ def _check_head_fault(
         f"(head {head_ip_before} -> {head_ip}); the head's own HAProxy (/hello status / "
         f"/-/healthz status: count): {probe.summary()}"
     )
-    reports = [FaultReport(p, s, fault) for p, s in traffic.by_protocol().items()]
-    for report in reports:
-        note(f"  {report.line(elapsed)}")
-        if report.failed:
-            print(f"  first failure: {report.failed[0].outcome} {report.failed[0].detail}")
+    reports = traffic.reports(fault)
     assert head_routed(cluster), f"the head never came back into the entry ({label})"
     for report in reports:
         assert len(report.samples) > 200, report.line(elapsed)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from .cluster import APPS, Cluster
+from .cluster import APPS, Cluster, note
 from .grpc_client import GrpcLoad
 from .load import Load, Sample, summarize
 
@@ -57,6 +57,16 @@ class Traffic:
 
     def elapsed(self) -> float:
         return max(self.http.stopped_at, self.grpc.stopped_at) - self.http.started_at
+
+    def reports(self, fault: Fault) -> list[FaultReport]:
+        """What the fault did to each protocol, each noted with its first failure."""
+        elapsed = self.elapsed()
+        reports = [FaultReport(p, s, fault) for p, s in self.by_protocol().items()]
+        for report in reports:
+            note(f"  {report.line(elapsed)}")
+            if report.failed:
+                print(f"  first failure: {report.failed[0].outcome} {report.failed[0].detail}")
+        return reports
 
 
 @dataclass(frozen=True)
