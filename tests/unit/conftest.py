@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -86,3 +89,33 @@ def load(facts: HostFacts, private_paths: dict[str, str]) -> Callable[..., Effec
         return load_settings({**private_paths, **env}, role=role, facts=facts)
 
     return _load
+
+
+@pytest.fixture
+def fake_haproxy(tmp_path: Path) -> Iterator[tuple[str, Callable[..., subprocess.Popen[bytes]]]]:
+    """(binary, spawn): spawn(ignore_usr1, *args) runs a process whose exe is the fake binary
+    (a copy of this Python, so /proc/<pid>/exe matches like the real one) and whose command line
+    ends with `args` (e.g. HAProxy's `-f <config>`)."""
+    binary = tmp_path / "bin" / "haproxy"
+    binary.parent.mkdir()
+    shutil.copy(os.path.realpath(sys.executable), binary)
+    probe = subprocess.run([str(binary), "-c", "pass"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"a copied python cannot run here: {probe.stderr[-200:]!r}")
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(ignore_usr1: bool, *args: str) -> subprocess.Popen[bytes]:
+        # HAProxy handles SIGTTOU (release the listeners); the default action would stop us.
+        code = "import signal, time\nsignal.signal(signal.SIGTTOU, signal.SIG_IGN)\n"
+        if ignore_usr1:
+            code += "signal.signal(signal.SIGUSR1, signal.SIG_IGN)\n"
+        code += "print('up', flush=True)\ntime.sleep(120)\n"
+        proc = subprocess.Popen([str(binary), "-c", code, *args], stdout=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
+        procs.append(proc)
+        return proc
+
+    yield str(binary), spawn
+    for proc in procs:
+        proc.kill()
+        proc.wait()

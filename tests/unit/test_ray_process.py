@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -112,34 +111,6 @@ def fake_ray(tmp_path: Path) -> tuple[str, Path]:
     return str(script), log
 
 
-@pytest.fixture
-def fake_haproxy(tmp_path: Path) -> Iterator[tuple[str, Callable[[bool], subprocess.Popen[bytes]]]]:
-    """(binary, spawn): spawn(ignore_usr1) runs a process whose exe is the fake binary."""
-    binary = tmp_path / "bin" / "haproxy"
-    binary.parent.mkdir()
-    shutil.copy(os.path.realpath(sys.executable), binary)
-    probe = subprocess.run([str(binary), "-c", "pass"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"a copied python cannot run here: {probe.stderr[-200:]!r}")
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def spawn(ignore_usr1: bool) -> subprocess.Popen[bytes]:
-        # HAProxy handles SIGTTOU (release the listeners); the default action would stop us.
-        code = "import signal, time\nsignal.signal(signal.SIGTTOU, signal.SIG_IGN)\n"
-        if ignore_usr1:
-            code += "signal.signal(signal.SIGUSR1, signal.SIG_IGN)\n"
-        code += "print('up', flush=True)\ntime.sleep(120)\n"
-        proc = subprocess.Popen([str(binary), "-c", code], stdout=subprocess.PIPE)
-        assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
-        procs.append(proc)
-        return proc
-
-    yield str(binary), spawn
-    for proc in procs:
-        proc.kill()
-        proc.wait()
-
-
 def sleeper_command(tmp_path: Path) -> list[str]:
     """Stands in for `ray start --block`: runs until terminated."""
     marker = tmp_path / "started"
@@ -147,7 +118,7 @@ def sleeper_command(tmp_path: Path) -> list[str]:
 
 
 def test_haproxy_processes_match_by_executable(
-    fake_haproxy: tuple[str, Callable[[bool], subprocess.Popen[bytes]]],
+    fake_haproxy: tuple[str, Callable[..., subprocess.Popen[bytes]]],
 ) -> None:
     binary, spawn = fake_haproxy
     proc = spawn(False)
@@ -158,7 +129,7 @@ def test_haproxy_processes_match_by_executable(
 def test_run_ray_cleans_up_before_and_after(
     tmp_path: Path,
     fake_ray: tuple[str, Path],
-    fake_haproxy: tuple[str, Callable[[bool], subprocess.Popen[bytes]]],
+    fake_haproxy: tuple[str, Callable[..., subprocess.Popen[bytes]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ray, calls = fake_ray
@@ -243,7 +214,7 @@ def test_run_ray_returns_when_ray_exits_by_itself(
 def test_drain_without_run_ray_stops_ray_itself(
     load: Load,
     fake_ray: tuple[str, Path],
-    fake_haproxy: tuple[str, Callable[[bool], subprocess.Popen[bytes]]],
+    fake_haproxy: tuple[str, Callable[..., subprocess.Popen[bytes]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ray, calls = fake_ray
@@ -327,7 +298,7 @@ def timed_ray(tmp_path: Path) -> tuple[str, Path]:
 def test_shutdown_lets_haproxy_finish_its_requests_before_ray_stops(
     tmp_path: Path,
     timed_ray: tuple[str, Path],
-    fake_haproxy: tuple[str, Callable[[bool], subprocess.Popen[bytes]]],
+    fake_haproxy: tuple[str, Callable[..., subprocess.Popen[bytes]]],
 ) -> None:
     ray, calls = timed_ray
     binary, _ = fake_haproxy
@@ -357,7 +328,7 @@ def test_shutdown_lets_haproxy_finish_its_requests_before_ray_stops(
 def test_shutdown_kills_a_busy_haproxy_within_the_budget(
     tmp_path: Path,
     timed_ray: tuple[str, Path],
-    fake_haproxy: tuple[str, Callable[[bool], subprocess.Popen[bytes]]],
+    fake_haproxy: tuple[str, Callable[..., subprocess.Popen[bytes]]],
 ) -> None:
     ray, calls = timed_ray
     binary, spawn = fake_haproxy
@@ -376,7 +347,7 @@ def test_shutdown_kills_a_busy_haproxy_within_the_budget(
 
 def test_stop_haproxy_withdraws_before_the_soft_stop(
     tmp_path: Path,
-    fake_haproxy: tuple[str, Callable[[bool], subprocess.Popen[bytes]]],
+    fake_haproxy: tuple[str, Callable[..., subprocess.Popen[bytes]]],
 ) -> None:
     """SIGTTOU (release the listeners, keep serving) first, SIGUSR1 (soft stop) after the
     withdrawal: balancers in front see refused checks before connections are closed."""

@@ -23,6 +23,7 @@ class Proc:
     comm: str
     exe: str | None  # None when unreadable
     state: str  # one-letter state from /proc/<pid>/stat; "Z" is a zombie
+    ppid: int = 0
 
 
 def _read_proc(directory: Path) -> Proc | None:
@@ -35,12 +36,14 @@ def _read_proc(directory: Path) -> Proc | None:
     except (ValueError, OSError):
         return None
     # "pid (comm) S ..." - comm may contain spaces and parentheses, so split at the last ')'.
-    state = stat.rsplit(")", 1)[1].split()[0] if ")" in stat else "?"
+    fields = stat.rsplit(")", 1)[1].split() if ")" in stat else []
+    state = fields[0] if fields else "?"
+    ppid = int(fields[1]) if len(fields) > 1 else 0
     try:
         exe: str | None = os.readlink(directory / "exe").removesuffix(" (deleted)")
     except OSError:
         exe = None
-    return Proc(pid, comm, exe, state)
+    return Proc(pid, comm, exe, state, ppid)
 
 
 def processes(proc_root: Path = PROC) -> list[Proc]:
@@ -67,17 +70,34 @@ def pids_by_comm(names: Iterable[str], proc_root: Path = PROC) -> dict[str, list
     return wanted
 
 
+def _is_haproxy(proc: Proc, target: str | None) -> bool:
+    if target is not None and proc.exe is not None:
+        return os.path.realpath(proc.exe) == target
+    return proc.comm == "haproxy"
+
+
 def haproxy_processes(binary: str | None, proc_root: Path = PROC) -> list[int]:
     """Pids of our HAProxy processes: those running `binary` (any 'haproxy' if unknown)."""
     target = os.path.realpath(binary) if binary else None
-    pids = []
+    return sorted(p.pid for p in processes(proc_root) if _is_haproxy(p, target))
+
+
+def haproxy_by_parent(binary: str | None, proc_root: Path = PROC) -> tuple[list[int], list[int]]:
+    """Pids of our HAProxy processes: (those a Ray worker runs, i.e. the HAProxyManager's;
+    those whose parent is no Ray worker: their manager died, as the launcher keeps HAProxy out
+    of its process group)."""
+    target = os.path.realpath(binary) if binary else None
+    managed: list[int] = []
+    orphaned: list[int] = []
     for proc in processes(proc_root):
-        if target is not None and proc.exe is not None:
-            if os.path.realpath(proc.exe) == target:
-                pids.append(proc.pid)
-        elif proc.comm == "haproxy":
-            pids.append(proc.pid)
-    return sorted(pids)
+        if not _is_haproxy(proc, target):
+            continue
+        try:
+            parent = (proc_root / str(proc.ppid) / "cmdline").read_bytes()
+        except OSError:
+            parent = b""
+        (managed if parent.startswith(b"ray::") else orphaned).append(proc.pid)
+    return sorted(managed), sorted(orphaned)
 
 
 def is_alive(pid: int, proc_root: Path = PROC) -> bool:

@@ -1,9 +1,11 @@
 """Ray's node process: the `ray start` command line, the `run-ray` wrapper, graceful stop.
 
-`run-ray` is supervisord's Ray program. It exists for two things `ray start --block` does not
+`run-ray` is supervisord's Ray program. It exists for what `ray start --block` does not
 do in a container:
-  - before starting, kill HAProxy processes of ours left from an earlier run: HAProxy binds
-    with SO_REUSEPORT, so an orphan would share :8000 with the new one, on a stale config;
+  - before starting, kill HAProxy processes of ours left from an earlier run: they would hold
+    :8000 for a Ray that is gone, on a stale config;
+  - while Ray runs, see an HAProxy whose HAProxyManager died through its soft stop
+    (orphan_watch.py);
   - on SIGTERM, stop the node within RSH_SHUTDOWN_TIMEOUT_S: first withdraw HAProxy from
     whatever balances over the nodes (it releases its ports, so the entry's checks fail and
     traffic moves to other nodes), then drain it (requests in flight finish), then a plain
@@ -29,6 +31,7 @@ from pathlib import Path
 from types import FrameType
 
 from .haproxy_files import prune_stale_node_dirs
+from .orphan_watch import OrphanWatch
 from .processes import drain_haproxy, is_alive, pids_by_comm, stop_haproxy, wait_gone
 from .settings import RAY_STOP_RESERVE_S, Settings
 from .settings_loader import Role
@@ -50,6 +53,9 @@ RAYLET_GONE_POLLS = 6
 # How long a stopping node's HAProxy only refuses new connections before its soft stop: longer
 # than a balancer in front needs to take the node out (the entry: 2 checks 1 s apart).
 WITHDRAW_S = 3
+# Polls (0.5 s apart) between looks for HAProxy without a manager (orphan_watch.py): a scan
+# of /proc, kept out of every poll for the idle node's sake.
+ORPHAN_POLLS = 10
 # What a stop may take beyond RSH_SHUTDOWN_TIMEOUT_S (`ray start` exiting, the process table
 # settling): supervisord's stopwaitsecs and the orchestrator's grace period add at least this.
 STOP_MARGIN_S = 5
@@ -216,7 +222,12 @@ def run_ray(
         log(f"starting: {masked(command)}")
         child = subprocess.Popen(command)
         seen_raylet, missing = False, 0
+        orphans, polls = OrphanWatch(haproxy_binary), 0
         while not stop_requested.wait(0.5):
+            polls += 1
+            if polls % ORPHAN_POLLS == 0:
+                for pid, why in orphans.poll():
+                    log(f"soft-stopping HAProxy {pid} whose HAProxyManager died: {why}")
             code = child.poll()
             if code is not None:
                 log(f"`ray start` exited with status {code}; cleaning up")
