@@ -41,6 +41,14 @@ for cfg in $(ps -C haproxy -o args= | sed -n 's/.* -f \([^ ]*\).*/\1/p' | sort -
 done
 """
 
+# The pid of the HAProxy process answering the node's admin socket: the one holding its ports.
+SHOW_INFO_PID = r"""
+set -eu
+cfg=$(ps -C haproxy -o args= | sed -n 's/.* -f \([^ ]*\).*/\1/p' | sort -u | head -n 1)
+sock=$(sed -n 's/^[[:space:]]*stats socket \([^[:space:]]*\).*/\1/p' "$cfg" | head -n 1)
+echo "show info" | socat -t 5 stdio "unix-connect:$sock" | sed -n 's/^Pid: //p'
+"""
+
 
 def wait_for(
     what: str,
@@ -208,6 +216,11 @@ class Cluster:
             values = next(csv.reader(io.StringIO(line)))
             rows.append(dict(zip(header, values, strict=False)))
         return rows
+
+    def serving_haproxy(self, container: Container | None = None) -> int | None:
+        """Pid of the HAProxy that answers the node's admin socket (None if none does)."""
+        code, out = self.project.sh(container or self.head, SHOW_INFO_PID)
+        return int(out.strip()) if code == 0 and out.strip().isdigit() else None
 
     def replica_servers(
         self, container: Container | None = None
