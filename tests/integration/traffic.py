@@ -149,8 +149,8 @@ class FaultReport:
         )
 
 
-# Ray's subreaper (a killed HAProxyManager) or its process cascade (a dead gcs_server stops
-# Ray on the head) SIGKILLs the node's HAProxy within this long of the fault.
+# Ray's process cascade (a dead gcs_server stops Ray on the head) takes the node's HAProxy down
+# within this long of the fault.
 HAPROXY_KILLED_WITHIN_S = 1.5
 
 
