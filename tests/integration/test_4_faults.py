@@ -78,8 +78,9 @@ def test_haproxy_manager_crash_under_load(
     """kill -9 of a node's HAProxyManager actor: its HAProxy outlives it (the launcher keeps it
     out of the manager's process group) and serves on, the node normally staying in the entry;
     the manager Serve starts next takes over from it (-x/-sf) with the routes it last served:
-    not one HTTP request or gRPC call fails. Afterwards the new manager's HAProxy holds the ports and
-    the old one is in its soft stop. How long the node was out of the entry is printed."""
+    not one HTTP request or gRPC call fails. Afterwards the new manager's HAProxy holds the
+    ports and the old one is in its soft stop. How long the node was out of the entry is
+    printed."""
     container = _node(cluster, which)
     ip = cluster.project.ip(container)
     wait_for(
