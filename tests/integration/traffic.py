@@ -150,8 +150,9 @@ class FaultReport:
 
 
 # Ray's process cascade (a dead gcs_server stops Ray on the head) takes the node's HAProxy down
-# within this long of the fault.
-HAPROXY_KILLED_WITHIN_S = 1.5
+# within this long of the fault: gRPC calls refused by it (REFUSED_STREAM through the entry)
+# were sent up to +1.5 s and +1.6 s after the kill in two CI runs of 2026-11-29.
+HAPROXY_KILLED_WITHIN_S = 2.5
 
 
 def check_haproxy_killed(reports: Sequence[FaultReport], clients: dict[str, int]) -> None:
