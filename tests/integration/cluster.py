@@ -31,23 +31,19 @@ GRPC_APP = "greeter"
 BACKENDS = {app: f"http-{app}" for app in APPS}  # Ray names HAProxy backends <protocol>-<app>
 DIRECT_INGRESS_PORTS = range(30000, 31001)
 
-# Every HAProxy process in the container with the config it runs, then `show stat` from the
-# admin socket that config declares. Finds the socket wherever the runtime put it.
-SHOW_STAT = r"""
+# Every HAProxy process in the container with the config it runs, then a command (`show stat`,
+# `show info`) on the admin socket that config declares. Finds the socket wherever the runtime
+# put it.
+ADMIN_COMMAND = r"""
 set -eu
 for cfg in $(ps -C haproxy -o args= | sed -n 's/.* -f \([^ ]*\).*/\1/p' | sort -u); do
   sock=$(sed -n 's/^[[:space:]]*stats socket \([^[:space:]]*\).*/\1/p' "$cfg" | head -n 1)
-  echo "show stat" | socat -t 5 stdio "unix-connect:$sock"
+  echo "{command}" | socat -t 5 stdio "unix-connect:$sock"
 done
 """
-
-# The pid of the HAProxy process answering the node's admin socket: the one holding its ports.
-SHOW_INFO_PID = r"""
-set -eu
-cfg=$(ps -C haproxy -o args= | sed -n 's/.* -f \([^ ]*\).*/\1/p' | sort -u | head -n 1)
-sock=$(sed -n 's/^[[:space:]]*stats socket \([^[:space:]]*\).*/\1/p' "$cfg" | head -n 1)
-echo "show info" | socat -t 5 stdio "unix-connect:$sock" | sed -n 's/^Pid: //p'
-"""
+SHOW_STAT = ADMIN_COMMAND.format(command="show stat")
+# `Pid:` of the HAProxy answering the admin socket: the one holding the node's ports.
+SHOW_INFO = ADMIN_COMMAND.format(command="show info")
 
 
 def wait_for(
@@ -219,8 +215,11 @@ class Cluster:
 
     def serving_haproxy(self, container: Container | None = None) -> int | None:
         """Pid of the HAProxy that answers the node's admin socket (None if none does)."""
-        code, out = self.project.sh(container or self.head, SHOW_INFO_PID)
-        return int(out.strip()) if code == 0 and out.strip().isdigit() else None
+        code, out = self.project.sh(container or self.head, SHOW_INFO)
+        pids = [
+            line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Pid:")
+        ]
+        return int(pids[0]) if code == 0 and pids and pids[0].isdigit() else None
 
     def replica_servers(
         self, container: Container | None = None

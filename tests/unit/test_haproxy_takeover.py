@@ -166,17 +166,20 @@ class Found:
         return list(self.managed), list(self.orphaned)
 
 
-def _watch(binary: str, found: Found, clock: Clock) -> OrphanWatch:
-    return OrphanWatch(binary, grace_s=120, clock=clock, find=found)
+def _orphan(
+    fake_haproxy: tuple[str, Spawn], ignore_usr1: bool = False
+) -> tuple[subprocess.Popen[bytes], Clock, Found, OrphanWatch]:
+    """A stand-in HAProxy the watch finds orphaned, the watch's clock and finder, the watch."""
+    binary, spawn = fake_haproxy
+    proc = spawn(ignore_usr1)
+    clock, found = Clock(), Found([proc.pid])
+    return proc, clock, found, OrphanWatch(binary, grace_s=120, clock=clock, find=found)
 
 
 def test_an_orphan_nothing_took_over_gets_its_soft_stop_after_the_grace_period(
     fake_haproxy: tuple[str, Spawn],
 ) -> None:
-    binary, spawn = fake_haproxy
-    proc = spawn(False)
-    clock, found = Clock(), Found([proc.pid])
-    watch = _watch(binary, found, clock)
+    proc, clock, _found, watch = _orphan(fake_haproxy)
     assert watch.poll() == []
     clock.now = 119.0
     assert watch.poll() == []
@@ -190,10 +193,8 @@ def test_an_orphan_nothing_took_over_gets_its_soft_stop_after_the_grace_period(
 def test_a_taken_over_orphan_gets_its_soft_stop_repeated_at_once(
     fake_haproxy: tuple[str, Spawn],
 ) -> None:
-    binary, spawn = fake_haproxy
-    proc = spawn(True)  # ignores SIGUSR1: still there at the next look
-    clock, found = Clock(), Found([proc.pid])
-    watch = _watch(binary, found, clock)
+    # Ignores SIGUSR1: still there at the next look.
+    proc, clock, found, watch = _orphan(fake_haproxy, ignore_usr1=True)
     assert watch.poll() == []
     clock.now = 30.0
     found.managed = [4242]  # the new manager's HAProxy runs: it took over
@@ -208,10 +209,7 @@ def test_a_taken_over_orphan_gets_its_soft_stop_repeated_at_once(
 def test_an_orphan_seen_again_later_gets_a_new_grace_period(
     fake_haproxy: tuple[str, Spawn],
 ) -> None:
-    binary, spawn = fake_haproxy
-    proc = spawn(False)
-    clock, found = Clock(), Found([proc.pid])
-    watch = _watch(binary, found, clock)
+    proc, clock, found, watch = _orphan(fake_haproxy)
     watch.poll()
     clock.now = 100.0
     found.orphaned = []
