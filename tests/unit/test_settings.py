@@ -86,6 +86,7 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "RSH_REDIS_PASSWORD": None,
     "RAY_external_storage_namespace": None,
     "RAY_gcs_rpc_server_reconnect_timeout_s": 60,
+    "RAY_kill_child_processes_on_worker_exit": "false",
     # The entry.
     "RSH_ENTRY_NODES": None,
     "RSH_ENTRY_SLOTS": 16,
@@ -316,6 +317,7 @@ INVALID: list[tuple[str, str, str]] = [
     ("RSH_GRPC_SERVICER_FUNCTIONS", "add_servicer", "not an import path"),
     ("RSH_GRPC_SERVICER_FUNCTIONS", "my-pkg.add_x", "not an import path"),
     ("RSH_GRPC_SERVICER_FUNCTIONS", " , ", "no import path"),
+    ("RAY_kill_child_processes_on_worker_exit", "yes", "`true` or `1` as on"),
 ]
 
 
@@ -605,6 +607,7 @@ def test_ray_env_carries_every_ray_facing_effective_value(load: Load) -> None:
         "RAY_AUTH_TOKEN_PATH": env["RAY_AUTH_TOKEN_PATH"],
         "RAY_gcs_storage": "memory",
         "RAY_gcs_rpc_server_reconnect_timeout_s": "60",
+        "RAY_kill_child_processes_on_worker_exit": "false",
     }
     assert not any(name.startswith("RSH_") for name in env)
 

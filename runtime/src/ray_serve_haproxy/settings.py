@@ -605,6 +605,22 @@ class Settings:
             default=25,
         )
     )
+    kill_worker_children: str = setting(
+        Spec(
+            "RAY_kill_child_processes_on_worker_exit",
+            Group.RUNTIME,
+            Choice("false", "true", hint="Ray reads `true` or `1` as on, any other value as off."),
+            "Whether a Ray worker process that exits SIGKILLs its direct children (Ray's "
+            "variable, Ray's default `true`). `false` here: HAProxy is a direct child of Serve's "
+            "HAProxyManager, and a manager exits that way when its node's raylet dies (the head's "
+            "gcs_server killed), which would cut every request inside HAProxy; with `false` "
+            "HAProxy outlives it and `run-ray` withdraws and drains it. What a replica spawns "
+            "stays in the replica's process group, which the raylet kills when the replica "
+            "exits, as before.",
+            default="false",
+            ray=True,
+        )
+    )
     state_dir: str = setting(
         Spec(
             "RSH_STATE_DIR",
