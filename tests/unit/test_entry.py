@@ -148,6 +148,8 @@ def test_health_check_proves_the_node_routes(load: Load) -> None:
     default_server = next(line for line in http if line.startswith("default-server"))
     assert "check inter 750ms fall 2 rise 2" in default_server
     assert "observe layer4 error-limit 1 on-error mark-down" in default_server
+    # A withdrawn node's HAProxy drains as soon as the entry lets its idle connections go.
+    assert "pool-purge-delay 1s" in default_server
 
 
 def test_retry_rules(load: Load) -> None:
