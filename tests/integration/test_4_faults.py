@@ -267,6 +267,10 @@ def test_head_ray_restart_leaves_no_orphaned_haproxy(cluster: Cluster) -> None:
         wait_for("the head's healthcheck passing", head_ready, timeout_s=180, interval_s=2)
     finally:
         print(f"the head's healthcheck, last answer: {checks[-1] if checks else '-'}")
+    # And Docker's own view caught up: the restart's failed probes may have made it
+    # `unhealthy` (which `compose up --wait` in later tests refuses at once) or left a failing
+    # streak under a stale `healthy`; the next probe clears both.
+    wait_for("Docker's status healthy again", lambda: _docker_health(head), timeout_s=60)
 
     haproxy, orphaned = _orphans(cluster.processes(head))
     managers = {p.ppid for p in haproxy}
@@ -283,3 +287,10 @@ def test_head_ray_restart_leaves_no_orphaned_haproxy(cluster: Cluster) -> None:
         response = session.get(f"{head_url}{prefix}", timeout=10)
         assert response.status_code == 200, (i, response.status_code, response.text)
         assert response.json()["node_ip"] in workers
+
+
+def _docker_health(container: Any) -> bool:
+    """Docker's health of `container` is `healthy` and its last probe passed."""
+    container.reload()
+    health = container.attrs["State"].get("Health") or {}
+    return health.get("Status") == "healthy" and health.get("FailingStreak") == 0
