@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -256,3 +257,11 @@ def remove_stale_projects(
 def host_port() -> Callable[[], int]:
     """Factory for free 127.0.0.1 ports, so a test project never collides with a user's cluster."""
     return free_port
+
+
+@pytest.fixture(scope="session")
+def pb(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    """(demo_pb2, demo_pb2_grpc), generated once per session from the demo's .proto."""
+    from integration.grpc_client import generate_stubs  # grpc_tools: only where gRPC is used
+
+    return generate_stubs(tmp_path_factory.mktemp("grpc-stubs"))

@@ -7,11 +7,9 @@ and free 127.0.0.1 ports, and is torn down whatever happens.
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import os
 import re
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 import yaml
-from grpc_tools import protoc
 from integration.cluster import Cluster, note, wait_for
 
 from . import corpus
@@ -37,7 +34,6 @@ COMPOSE_FILE = REPO / "compose.yaml"
 DIFF_COMPOSE_FILE = HERE / "compose.diff.yaml"
 CORPUS_CONFIG = HERE / "apps" / "serve_config.yaml"
 CORPUS_CONFIG_IN_CONTAINER = "/opt/rsh-diff/serve_config.yaml"  # compose.diff.yaml's mount
-PROTO = REPO / "examples" / "demo" / "demo.proto"
 PREFIX = "rshdiff-"
 ROOT_APP = "root"
 # Replicas the multiplexing cases need HAProxy / the proxy to know about before they run.
@@ -61,20 +57,6 @@ def expected_routes(config: dict[str, Any]) -> dict[str, str]:
     return {app["route_prefix"]: app["name"] for app in config["applications"]}
 
 
-@pytest.fixture(scope="session")
-def stubs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
-    """(demo_pb2, demo_pb2_grpc) generated from the repository's demo.proto."""
-    out = tmp_path_factory.mktemp("diff-grpc-stubs")
-    argv = ["grpc_tools.protoc", f"-I{PROTO.parent}", f"--python_out={out}"]
-    argv += [f"--grpc_python_out={out}", str(PROTO)]
-    assert protoc.main(argv) == 0, f"protoc failed on {PROTO}"
-    sys.path.insert(0, str(out))
-    try:
-        return importlib.import_module("demo_pb2"), importlib.import_module("demo_pb2_grpc")
-    finally:
-        sys.path.remove(str(out))
-
-
 class ModeRun:
     """One mode's cluster: up, phases, down."""
 
@@ -83,7 +65,7 @@ class ModeRun:
         mode: str,
         compose_project: Callable[..., ComposeProject],
         host_port: Callable[[], int],
-        stubs: tuple[Any, Any],
+        pb: tuple[Any, Any],
         token: ClusterToken,
     ) -> None:
         self.mode = mode
@@ -108,7 +90,7 @@ class ModeRun:
             grpc_port=ports["RSH_GRPC_HOST_PORT"],
             token=token,
         )
-        self.target = Target(self.cluster.http_port, self.cluster.grpc_port, *stubs)
+        self.target = Target(self.cluster.http_port, self.cluster.grpc_port, *pb)
         self.timings: dict[str, float] = {}
 
     # -- bring-up --------------------------------------------------------------------------
@@ -297,7 +279,7 @@ def differential(
     compose_project: Callable[..., ComposeProject],
     host_port: Callable[[], int],
     remove_stale_projects: Callable[[str], None],
-    stubs: tuple[Any, Any],
+    pb: tuple[Any, Any],
     cluster_token: ClusterToken,
 ) -> Iterator[dict[str, Any]]:
     """{"observations": {mode: {case: observation}}, "versions": {...}, "seconds": {...},
@@ -313,7 +295,7 @@ def differential(
     }
     started = time.monotonic()
     for mode in MODES:
-        run = ModeRun(mode, compose_project, host_port, stubs, cluster_token)
+        run = ModeRun(mode, compose_project, host_port, pb, cluster_token)
         print(f"\n[diff] {mode}: project {run.project.name} ports http {run.cluster.http_port}")
         observations, versions, outputs, with_setting = run.run()
         result["observations"][mode] = observations

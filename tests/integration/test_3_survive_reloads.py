@@ -19,34 +19,29 @@ HAProxy answers there. The app is scaled back to the demo's 2 replicas at the en
 from __future__ import annotations
 
 import http.client
-import importlib
 import json
 import re
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import grpc
 import pytest
 import requests
 from docker.models.containers import Container
-from grpc_tools import protoc
 from ray_serve_haproxy.settings import SERVE_KEEP_ALIVE_S
 
 from .cluster import APPS, Cluster, note, wait_for
+from .grpc_client import channel as grpc_channel
 from .load import Load, summarize
 
 pytestmark = pytest.mark.integration
 
 SLOW_APP = "slow"
 SLOW_BACKEND = f"http-{SLOW_APP}"
-PROTO = Path(__file__).resolve().parents[2] / "examples" / "demo" / "demo.proto"
 METADATA = (("application", SLOW_APP),)
 # Ray's HAProxy runs `haproxy ... -f /tmp/haproxy-serve/<node id>/haproxy.cfg`: what tells its
 # processes from any other HAProxy in a container (RAY_SERVE_HAPROXY_CONFIG_FILE_LOC's dir).
@@ -66,36 +61,6 @@ HOLD_S = 6
 # replica actors: 5-10 s measured in test_3_scaling).
 MAX_PICKUP_S = 90
 SAMPLE_EVERY_S = 2.0
-
-
-# --- gRPC stubs -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
-    """(demo_pb2, demo_pb2_grpc) generated from the repository's demo.proto."""
-    out = tmp_path_factory.mktemp("grpc-stubs-reload")
-    argv = ["grpc_tools.protoc", f"-I{PROTO.parent}", f"--python_out={out}"]
-    argv += [f"--grpc_python_out={out}", str(PROTO)]
-    assert protoc.main(argv) == 0, f"protoc failed on {PROTO}"
-    sys.path.insert(0, str(out))
-    try:
-        for name in ("demo_pb2", "demo_pb2_grpc"):
-            sys.modules.pop(name, None)  # another module's stubs may be loaded already
-        modules: list[ModuleType] = [
-            importlib.import_module("demo_pb2"),
-            importlib.import_module("demo_pb2_grpc"),
-        ]
-    finally:
-        sys.path.remove(str(out))
-    assert "interval_ms" in modules[0].HelloStreamRequest.DESCRIPTOR.fields_by_name
-    return modules[0], modules[1]
-
-
-def _channel(cluster: Cluster) -> grpc.Channel:
-    return grpc.insecure_channel(
-        cluster.grpc_target, options=[("grpc.use_local_subchannel_pool", 1)]
-    )
 
 
 # --- the cluster, with the slow app at its demo size ------------------------------------------
@@ -288,7 +253,7 @@ class LongClients:
         return ok, f"{call.code()} {len(indices)} messages"
 
     def _loop(self, kind: str) -> None:
-        channel = _channel(self.cluster) if kind == "grpc" else None
+        channel = grpc_channel(self.cluster) if kind == "grpc" else None
         try:
             while not self._stop.is_set():
                 start = time.monotonic()
@@ -424,7 +389,7 @@ def test_keepalive_connections_get_their_last_request_served_after_a_reload(
     assert hard_stop and int(hard_stop.group(1)) >= SERVE_KEEP_ALIVE_S + 25, config[:2000]
     host, port = cluster.base_url.removeprefix("http://").rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=120)
-    channel = _channel(cluster)
+    channel = grpc_channel(cluster)
     try:
         status, connection, _, _ = _request(conn, "/slow?seconds=0")
         assert status == 200 and (connection or "").lower() != "close"

@@ -22,7 +22,6 @@ import requests
 from docker.models.containers import Container
 
 from .cluster import APPS, Cluster, Proc, note, wait_for
-from .grpc_client import generate_stubs
 from .traffic import (
     FaultReport,
     Traffic,
@@ -43,11 +42,6 @@ MAX_NODE_RETURN_S = 120
 TAKEN_OVER = re.compile(r"soft-stopping HAProxy (\d+) whose HAProxyManager died: taken over")
 # The runtime's state directory in the image (RSH_STATE_DIR default): supervisord.conf is there.
 STATE_DIR = "/tmp/ray-serve-haproxy"
-
-
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
-    return generate_stubs(tmp_path_factory.mktemp("grpc-stubs"))
 
 
 def _orphans(procs: list[Proc]) -> tuple[list[Proc], list[Proc]]:

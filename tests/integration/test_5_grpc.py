@@ -21,7 +21,7 @@ import pytest
 from differential.wire import strings_of_field_1
 
 from .cluster import GRPC_APP, Cluster, note, wait_for
-from .grpc_client import METADATA, GrpcLoad, generate_stubs
+from .grpc_client import METADATA, GrpcLoad
 from .grpc_client import channel as open_channel
 from .load import kill_and_wait_until_steady, summarize
 
@@ -44,12 +44,6 @@ STEADY_S = 15
 
 def _identity(data: bytes) -> bytes:
     return data
-
-
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
-    """(demo_pb2, demo_pb2_grpc) generated from the repository's demo.proto."""
-    return generate_stubs(tmp_path_factory.mktemp("grpc-stubs"))
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ import pytest
 import requests
 
 from .cluster import APPS, Cluster, note, wait_for
-from .grpc_client import generate_stubs
 from .traffic import (
     Traffic,
     run_through,
@@ -36,11 +35,6 @@ AFTER_RECOVERY_APP = "after-recovery"
 # run-ray's log lines (ray_process.py, processes.stop_haproxy) when Ray exited under HAProxy.
 WITHDRAWN = re.compile(r"HAProxy \[([\d, ]+)\] stops listening; soft stop in")
 KILLED = re.compile(r"ray-serve-haproxy: killing HAProxy \[([\d, ]+)\]")
-
-
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
-    return generate_stubs(tmp_path_factory.mktemp("grpc-stubs"))
 
 
 @pytest.fixture(scope="module")
