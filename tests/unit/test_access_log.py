@@ -19,6 +19,7 @@ from ray_serve_haproxy.access_log import (
     access_log_target,
     edit_config,
 )
+from ray_serve_haproxy.h2_idle_close import TIMEOUT as H2_IDLE_CLOSE
 from ray_serve_haproxy.haproxy_launcher import config_path
 
 pytestmark = pytest.mark.unit
@@ -150,6 +151,7 @@ def test_launcher_edits_the_config_and_gives_haproxy_the_container_stdout(
     text = cfg.read_text()
     assert text.startswith(f"{MARKER}errors\n")
     assert "    log stdout format raw local0 notice" in text
+    assert f"    {H2_IDLE_CLOSE}" in text  # h2_idle_close.py, in the same write
     assert stat.S_IMODE(cfg.stat().st_mode) == 0o640
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".rsh-haproxy-")]
 

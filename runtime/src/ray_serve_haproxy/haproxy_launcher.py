@@ -2,7 +2,8 @@
 
 Ray's HAProxyManager writes <dir>/<node id>/haproxy.cfg, then runs `<binary> -db -f <config>
 ...` on every start and reload. This launcher, in between:
-  1. applies RSH_ACCESS_LOG to that file (access_log.py), under Ray's own lock on it;
+  1. applies RSH_ACCESS_LOG to that file (access_log.py), under Ray's own lock on it, and
+     lets HAProxy close idle HTTP/2 connections soon after a reload (h2_idle_close.py);
   2. when the log target is `stdout`, points HAProxy's standard output at the container's
      (RSH_CONTAINER_STDOUT, PID 1's stdout), so HAProxy writes the access log itself: no
      syslog round trip, no relay process. Ray sends HAProxy's stdout to a file per reload,
@@ -15,8 +16,9 @@ Ray's HAProxyManager writes <dir>/<node id>/haproxy.cfg, then runs `<binary> -db
 A config it cannot edit (another Ray version) is used as Ray wrote it, with a warning on the
 container's stderr: the node serves, only the access-log mode does not apply.
 
-Only the standard library, access_log.py and haproxy_takeover.py are imported, and few of
-them: this runs on every HAProxy start, so every import adds to the time a reload takes.
+Only the standard library, access_log.py, h2_idle_close.py and haproxy_takeover.py are
+imported, and few of them: this runs on every HAProxy start, so every import adds to the time a
+reload takes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import fcntl
 import os
 import sys
 
+from . import h2_idle_close
 from . import haproxy_takeover as takeover
 from .access_log import AccessLogMode, TemplateChanged, access_log_target, edit_config
 
@@ -110,8 +113,9 @@ def prepare(path: str, mode: AccessLogMode, stdout_path: str, taking_over: bool)
                 mode = AccessLogMode.OFF
         try:
             edited = edit_config(text, mode)
-            changed = edited.changed
-            text = edited.text
+            closing = h2_idle_close.edit(edited.text)
+            changed = edited.changed or closing != edited.text
+            text = closing
         except TemplateChanged as exc:
             warn(f"{path}: used as Ray wrote it (access log {mode.value} not applied): {exc}")
             changed = False
