@@ -280,11 +280,16 @@ class Cluster:
         ]
 
     def entry_up_addresses(self, backend: str = "nodes_http") -> set[str]:
-        """IP addresses of the nodes the entry sends traffic to (status UP)."""
+        """IP addresses of the nodes the entry sends traffic to: UP with a passed check.
+
+        HAProxy 3.0 puts a server UP the moment DNS gives it an address (a new container), before
+        any check: it falls at its first refused connection. CI on 498e18f caught the replaced
+        head in that moment; its checks had not passed (its HAProxy was not listening yet).
+        """
         return {
             row["addr"].rsplit(":", 1)[0]
             for row in self.entry_servers(backend)
-            if row["status"].startswith("UP")
+            if row["status"].startswith("UP") and row["check_status"] == "L7OK"
         }
 
     def haproxy_procs(self, container: Container | None = None) -> list[Proc]:

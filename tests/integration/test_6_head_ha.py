@@ -100,12 +100,16 @@ def _check_head_fault(
     head_ip_before = cluster.project.ip(cluster.head)
     probe = HeadProbe(cluster)
 
+    routed_polls: list[bool] = []
+
     def head_back() -> bool:
+        """The head restarted (or was replaced) and the entry routes to it, two polls in a row."""
         probe.poll()
         try:
-            return new_head() and head_routed(cluster)
+            routed_polls.append(new_head() and head_routed(cluster))
         except Exception:  # no head container for a moment
-            return False
+            routed_polls.append(False)
+        return routed_polls[-2:] == [True, True]
 
     with Traffic(cluster, pb) as traffic:
         fault = run_through(
