@@ -179,10 +179,10 @@ def test_head_gcs_server_killed_under_load(ha: Cluster, pb: tuple[Any, Any]) -> 
     assert int(head.attrs["RestartCount"]) == restarts + 1  # the watchdog, then the policy
     # The HAProxy that served outlived Ray's processes (its manager exited without killing it:
     # RAY_kill_child_processes_on_worker_exit=false): run-ray found it alive and withdrew it.
-    # Whatever is still open when RSH_SHUTDOWN_TIMEOUT_S is up is killed, as in every stop: an
-    # idle connection the entry keeps attached to a client's session can hold a withdrawn
-    # process that long (seen by hand, with 0 failed requests); the counts above are the proof
-    # that nothing in flight was cut.
+    # Whatever is still open when RSH_SHUTDOWN_TIMEOUT_S is up is killed, as in every stop: a
+    # connection the entry keeps open can hold a withdrawn process that long (seen by hand: one
+    # idle HTTP/2 connection after its GOAWAY, once one HTTP/1 connection; 0 failed requests).
+    # The counts above are the proof that nothing in flight was cut.
     logs = head.logs(since=since).decode(errors="replace")
     withdrawn, killed = (
         {int(pid) for found in pattern.findall(logs) for pid in found.split(",")}

@@ -14,7 +14,8 @@ Ray's HAProxyManager writes <dir>/<node id>/haproxy.cfg, then runs `<binary> -db
   4. replaces itself with the real HAProxy (RSH_HAPROXY_BINARY), same pid, Ray's arguments
      (plus those of step 3), so Ray and the runtime see the process they expect.
 A config it cannot edit (another Ray version) is used as Ray wrote it, with a warning on the
-container's stderr: the node serves, only the access-log mode does not apply.
+container's stderr: the node serves, only the access-log mode and the HTTP/2 idle close do not
+apply.
 
 Only the standard library, access_log.py, h2_idle_close.py and haproxy_takeover.py are
 imported, and few of them: this runs on every HAProxy start, so every import adds to the time a
