@@ -76,11 +76,20 @@ def _edit_logger(line: str, mode: AccessLogMode) -> tuple[str, str]:
     return f"{indent}{' '.join(['log', target, *options, facility, level])}", target
 
 
+def section_keyword(line: str) -> str | None:
+    """The keyword of the section a config line opens (`global`, `frontend`...), None for a line
+    inside a section, a blank line or a comment."""
+    if not line or line[0].isspace() or line[0] == "#":
+        return None
+    return line.split()[0]
+
+
 def _global_logger_index(lines: list[str]) -> int:
     section = ""
     for i, line in enumerate(lines):
-        if line and not line[0].isspace() and not line.startswith("#"):
-            section = line.split()[0]
+        keyword = section_keyword(line)
+        if keyword is not None:
+            section = keyword
         elif section == "global" and line.split()[:1] == ["log"]:
             return i
     raise TemplateChanged("no `log` line in the global section")
@@ -102,9 +111,7 @@ def edit_config(text: str, mode: AccessLogMode) -> Edited:
     defaults = frontends = 0
     for line in lines:
         out.append(line)
-        if mode != AccessLogMode.ERRORS or not line or line[0].isspace() or line[0] == "#":
-            continue
-        section = line.split()[0]
+        section = section_keyword(line) if mode == AccessLogMode.ERRORS else None
         if section == "defaults":
             out.append(f"    {SEPARATE_ERRORS}")
             defaults += 1

@@ -13,10 +13,13 @@ this module adds it to every frontend that binds with `proto h2` (Serve's gRPC f
 old process closes them IDLE_CLOSE_S after the GOAWAY and exits. Only there: on HTTP/1
 frontends `client-fin` would also bound a half-closed client waiting for a slow response.
 
-Imported by the HAProxy launcher on every start: standard library only, and little of it.
+Imported by the HAProxy launcher on every start: nothing beyond access_log.py, which the
+launcher loads anyway.
 """
 
 from __future__ import annotations
+
+from .access_log import section_keyword
 
 IDLE_CLOSE_S = 2
 TIMEOUT = f"timeout client-fin {IDLE_CLOSE_S}s"
@@ -27,10 +30,11 @@ def _frontends(lines: list[str]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = None
     for i, line in enumerate(lines):
-        if line and not line[0].isspace() and not line.startswith("#"):
+        keyword = section_keyword(line)
+        if keyword is not None:
             if start is not None:
                 spans.append((start, i))
-            start = i if line.split()[0] == "frontend" else None
+            start = i if keyword == "frontend" else None
     if start is not None:
         spans.append((start, len(lines)))
     return spans
