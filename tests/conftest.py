@@ -185,8 +185,12 @@ class ComposeProject:
     def sh(self, container: Container, script: str) -> tuple[int, str]:
         return self.exec(container, ["sh", "-c", script])
 
-    def logs(self, service: str | None = None, *, tail: int | None = None) -> str:
+    def logs(
+        self, service: str | None = None, *, tail: int | None = None, timestamps: bool = False
+    ) -> str:
         args = ["logs", "--no-color", "--no-log-prefix"]
+        if timestamps:
+            args.append("--timestamps")
         if tail is not None:
             args += ["--tail", str(tail)]
         if service:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
+import requests
 import yaml
 from integration.cluster import Cluster, note, wait_for
 
@@ -44,6 +45,10 @@ DEPLOY_TIMEOUT_S = 300
 SERVING_TIMEOUT_S = 120
 # Between Serve having started and the before-the-first-deploy cases.
 EMPTY_SETTLE_S = 5
+# A case during which the head's HAProxy was replaced by a reload is run again, at most this many
+# times: a soft-stopping HAProxy closes keep-alive connections (`Connection: close`), an effect
+# of the reload (tests/integration/test_3_survive_reloads.py), not of HAProxy mode.
+RELOAD_RERUNS = 2
 
 
 def corpus_config(with_root: bool) -> dict[str, Any]:
@@ -92,6 +97,7 @@ class ModeRun:
         )
         self.target = Target(self.cluster.http_port, self.cluster.grpc_port, *pb)
         self.timings: dict[str, float] = {}
+        self.reruns: list[str] = []  # cases run again because HAProxy reloaded during them
 
     # -- bring-up --------------------------------------------------------------------------
 
@@ -196,7 +202,26 @@ class ModeRun:
         self.timings[f"cases {phase}"] = time.monotonic() - start
 
     def _run_into(self, c: corpus.Case, observations: dict[str, Observation]) -> None:
+        for _ in range(RELOAD_RERUNS):
+            before = self.haproxy_started()
+            observations[c.name] = corpus.run_case(c, self.target)
+            after = self.haproxy_started()
+            if before == after:
+                return
+            self.reruns.append(f"{c.name} (HAProxy started {before} -> {after})")
         observations[c.name] = corpus.run_case(c, self.target)
+
+    def haproxy_started(self) -> str | None:
+        """When the head's serving HAProxy process started (its exporter's
+        haproxy_process_start_time_seconds), which a reload changes; None with the Python proxy."""
+        if self.mode != "haproxy":
+            return None
+        try:
+            text = requests.get(f"{self.cluster.metrics_url}?scope=global", timeout=5).text
+        except requests.RequestException as exc:
+            return type(exc).__name__
+        found = re.search(r"^haproxy_process_start_time_seconds (\S+)$", text, re.MULTILINE)
+        return found.group(1) if found else None
 
     def worker_targets(self) -> list[Target]:
         """Each worker's own Serve proxy (HAProxy or Python) on its published port."""
@@ -305,6 +330,8 @@ def differential(
             result["versions"] = versions
         result["seconds"][mode] = {k: round(v, 1) for k, v in run.timings.items()}
         note(f"[diff] {mode} mode: " + ", ".join(f"{k} {v:.0f}s" for k, v in run.timings.items()))
+        if run.reruns:
+            note(f"[diff] {mode}: run again after a reload during them: {'; '.join(run.reruns)}")
     result["seconds"]["total"] = round(time.monotonic() - started, 1)
     note(f"[diff] both modes, cluster up to down: {result['seconds']['total']:.0f}s")
     # Everything observed, for a look when a case changes (not committed: .cache/).

@@ -8,6 +8,7 @@ touches a cluster a user runs with the default ports. It is torn down with
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 # RSH_KEEP_CLUSTER=1 leaves the project running after the session, for debugging; the next
 # session removes it (as it removes any project of a session that was killed).
 PREFIX = "rshtest-"
+# The entry HAProxy's own lines when it puts a node in or takes it out (its access log aside).
+ENTRY_STATE_CHANGE = re.compile(
+    r"Server nodes_\w+/\S+ (is |changed|was |administratively)|has no server"
+)
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +92,14 @@ def pytest_runtest_makereport(
     if report.failed and call.when == "call" and "cluster" in getattr(item, "fixturenames", ()):
         cluster: Cluster = item.funcargs["cluster"]  # type: ignore[attr-defined]
         report.sections.append(("cluster logs (tail)", cluster.project.logs(tail=80)))
+        # Which node the entry took out or put back, and why: the tail above is mostly the
+        # access log of the failed requests.
+        changes = [
+            line
+            for line in cluster.project.logs("entry", timestamps=True).splitlines()
+            if ENTRY_STATE_CHANGE.search(line) and "[WARNING]" not in line
+        ]
+        report.sections.append(("the entry's node state changes", "\n".join(changes[-150:])))
     return report
 
 
