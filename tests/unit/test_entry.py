@@ -137,17 +137,19 @@ def test_health_check_proves_the_node_routes(load: Load) -> None:
     values = load(Role.ENTRY, **COMPOSE_NODES, RSH_ENTRY_CHECK_INTER="750ms").values
     http = section(render_haproxy_config(values), "backend nodes_http")
     checks = [line for line in http if line.startswith("http-check")]
-    assert checks == [
-        "http-check connect",
+    node_checks = [
+        "http-check connect proto h1",
         "http-check send meth GET uri /-/healthz ver HTTP/1.1 hdr Host entry",
         "http-check expect status 200",
-        "http-check connect",
+        "http-check connect proto h1",
         "http-check send meth GET uri /-/routes ver HTTP/1.1 hdr Host entry",
         "http-check expect rstring '^\\{\"/'",
     ]
+    assert checks == node_checks
     default_server = next(line for line in http if line.startswith("default-server"))
     assert "check inter 750ms fall 2 rise 2" in default_server
-    assert "observe layer4 error-limit 1 on-error mark-down" in default_server
+    # A live error makes the next check decisive; it never takes a node out on its own.
+    assert "observe layer4 error-limit 1 on-error sudden-death" in default_server
     # A withdrawn node's HAProxy drains as soon as the entry lets its idle connections go.
     assert "pool-purge-delay 1s" in default_server
 
@@ -181,10 +183,23 @@ def test_grpc_frontend_and_backend(load: Load) -> None:
     grpc = section(config, "backend nodes_grpc")
     assert any(
         line.startswith("server-template head 16 head:9000 ")
-        and line.endswith("proto h2 port 8000 check-proto h1")
+        and line.endswith("proto h2 port 8000")
         for line in grpc
     )
-    assert "server node_10.0.0.7_8001 10.0.0.7:9000 proto h2 port 8001 check-proto h1" in grpc
+    assert "server node_10.0.0.7_8001 10.0.0.7:9000 proto h2 port 8001" in grpc
+    # Checked on the node's HTTP port (the server's check port) as nodes_http is, then on the
+    # gRPC port with Serve's gRPC health call, over HTTP/2.
+    checks = [line for line in grpc if line.startswith("http-check")]
+    http_checks = [
+        line for line in section(config, "backend nodes_http") if line.startswith("http-check")
+    ]
+    assert checks == [
+        *http_checks,
+        "http-check connect port 9000 proto h2",
+        "http-check send meth POST uri /ray.serve.RayServeAPIService/Healthz ver HTTP/2.0 "
+        "hdr content-type application/grpc hdr te trailers",
+        "http-check expect hdr name grpc-status value 0",
+    ]
     off = render_haproxy_config(load(Role.ENTRY, **COMPOSE_NODES, RSH_GRPC_PORT="0").values)
     assert "frontend grpc" not in off and "backend nodes_grpc" not in off
 

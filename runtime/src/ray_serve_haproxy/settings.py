@@ -914,7 +914,8 @@ class Settings:
             Group.ENTRY,
             Duration(),
             "Entry: interval (and timeout) of its health check of each node: `/-/healthz` "
-            "answers 200 and `/-/routes` lists at least one route.",
+            "answers 200 and `/-/routes` lists at least one route (for gRPC, also Serve's gRPC "
+            "health call on the gRPC port).",
             default="1s",
         )
     )
@@ -924,7 +925,7 @@ class Settings:
             Group.ENTRY,
             IntRange(1, 1000),
             "Entry: failed checks before a node is taken out. A refused or timed-out "
-            "connection on live traffic takes it out at once.",
+            "connection on live traffic makes the next check decisive.",
             default=2,
         )
     )
