@@ -137,7 +137,7 @@ def test_health_check_proves_the_node_routes(load: Load) -> None:
     values = load(Role.ENTRY, **COMPOSE_NODES, RSH_ENTRY_CHECK_INTER="750ms").values
     http = section(render_haproxy_config(values), "backend nodes_http")
     checks = [line for line in http if line.startswith("http-check")]
-    node_checks = [
+    assert checks == [
         "http-check connect proto h1",
         "http-check send meth GET uri /-/healthz ver HTTP/1.1 hdr Host entry",
         "http-check expect status 200",
@@ -145,7 +145,6 @@ def test_health_check_proves_the_node_routes(load: Load) -> None:
         "http-check send meth GET uri /-/routes ver HTTP/1.1 hdr Host entry",
         "http-check expect rstring '^\\{\"/'",
     ]
-    assert checks == node_checks
     default_server = next(line for line in http if line.startswith("default-server"))
     assert "check inter 750ms fall 2 rise 2" in default_server
     # A live error makes the next check decisive; it never takes a node out on its own.
