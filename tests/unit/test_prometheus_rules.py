@@ -159,3 +159,16 @@ def test_a_changed_threshold_fails_the_unit_tests(tmp_path: Path) -> None:
     result = run_promtool("test", "rules", "tests/maxconn.yml", cwd=copy)
     assert result.returncode != 0, result.stdout
     assert "RayServeHAProxyConnectionsNearMaxconn" in result.stdout + result.stderr
+
+
+def test_kuberay_prometheusrule_is_generated_from_the_rule_files() -> None:
+    result = subprocess.run(
+        ["python3", str(REPO / "scripts" / "prometheus-rule.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    manifest = yaml.safe_load((REPO / "examples" / "kuberay" / "prometheusrule.yaml").read_text())
+    groups = [g for path in RULE_FILES for g in yaml.safe_load(path.read_text())["groups"]]
+    assert manifest["spec"]["groups"] == groups
