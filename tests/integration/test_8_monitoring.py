@@ -14,12 +14,14 @@ Last in the session: it kills a worker and starts it again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 import requests
 
@@ -91,6 +93,10 @@ def prometheus(cluster: Cluster, image: str, host_port: Any) -> Iterator[Prometh
         yield Prometheus(f"http://127.0.0.1:{port}")
     finally:
         project.compose("rm", "--stop", "--force", "--volumes", "prometheus", check=False)
+        # The named volume too: the session's `down --volumes` runs without the profile and
+        # leaves a volume that only a profile's service uses.
+        with contextlib.suppress(docker.errors.NotFound):
+            project.client.volumes.get(f"{project.name}_prometheus").remove(force=True)
         project.env.clear()
         project.env.update(saved)
 
