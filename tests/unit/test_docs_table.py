@@ -1,4 +1,4 @@
-"""The README's settings table is the one generated from settings.py."""
+"""The README's settings table is the one generated from settings/."""
 
 from __future__ import annotations
 

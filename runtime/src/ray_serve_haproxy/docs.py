@@ -1,4 +1,4 @@
-"""The README's settings table, generated from the declarations in settings.py.
+"""The README's settings table, generated from the declarations in settings/.
 
 `ray-serve-haproxy settings-table` prints it; `--write README.md` replaces the block between
 the markers; `--check README.md` exits 1 when the block differs (as the unit test does).
