@@ -2,7 +2,8 @@
 # Run every checker the project uses, with the pinned versions from requirements/dev.txt.
 # Runs them all, then lists the ones that failed; exit 1 if any did.
 #   ruff (lint + format check) on all Python, mypy --strict on runtime/,
-#   hadolint on Dockerfiles, shellcheck on shell scripts, yamllint on YAML.
+#   hadolint on Dockerfiles, shellcheck on shell scripts, yamllint on YAML, and every relative
+#   link and anchor of the Markdown docs (tests/docs/links.py).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -32,6 +33,7 @@ run "mypy --strict runtime" "$bin/mypy" --config-file runtime/pyproject.toml run
 run "hadolint" "$bin/hadolint" --config .hadolint.yaml "${dockerfiles[@]}"
 run "shellcheck" "$bin/shellcheck" --external-sources "${shell_files[@]}"
 run "yamllint" "$bin/yamllint" --strict -c .yamllint.yaml "${yaml_files[@]}"
+run "docs links" "$bin/python" tests/docs/links.py
 
 if [ ${#failed[@]} -gt 0 ]; then
   printf 'lint: FAILED: %s\n' "${failed[*]}"
