@@ -2,8 +2,7 @@
 # Run every checker the project uses, with the pinned versions from requirements/dev.txt.
 # Runs them all, then lists the ones that failed; exit 1 if any did.
 #   ruff (lint + format check) on all Python, mypy --strict on runtime/,
-#   hadolint on Dockerfiles, shellcheck on shell scripts, yamllint on YAML, and every relative
-#   link and anchor of the Markdown docs (tests/docs/links.py).
+#   hadolint on Dockerfiles, shellcheck on shell scripts, yamllint on YAML.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -29,11 +28,12 @@ mapfile -t yaml_files < <(git ls-files -co --exclude-standard '*.yaml' '*.yml')
 
 run "ruff check" "$bin/ruff" check .
 run "ruff format" "$bin/ruff" format --check --diff .
+# Every relative link and anchor of the Markdown docs resolves (markdown-it-py, GitHub's anchors).
+run "docs links" "$bin/python" tests/docs/links.py
 run "mypy --strict runtime" "$bin/mypy" --config-file runtime/pyproject.toml runtime/src
 run "hadolint" "$bin/hadolint" --config .hadolint.yaml "${dockerfiles[@]}"
 run "shellcheck" "$bin/shellcheck" --external-sources "${shell_files[@]}"
 run "yamllint" "$bin/yamllint" --strict -c .yamllint.yaml "${yaml_files[@]}"
-run "docs links" "$bin/python" tests/docs/links.py
 
 if [ ${#failed[@]} -gt 0 ]; then
   printf 'lint: FAILED: %s\n' "${failed[*]}"

@@ -337,8 +337,8 @@ def serve_up(
         if names:
             _wait_running(serve, names, deadline, timeout_s, lambda: _diagnose(ray, config))
         # Without an application Serve's proxy answers 503 "Route table is not populated yet"
-        # (HAProxy mode; docs/docker-run.md): Serve is up, and the readiness probe stays red until
-        # a deploy (`serve deploy`, the dashboard's REST API) adds a route.
+        # (HAProxy mode; README): Serve is up, and the readiness probe stays red until a
+        # deploy (`serve deploy`, the dashboard's REST API) adds a route.
         answer = _wait_healthz(http_port, deadline, no_routes_ok=not names)
         if answer != "200":
             summary += f"; no application yet (/-/healthz answers {answer})"
