@@ -1,6 +1,6 @@
 # ray-serve-haproxy: Ray Serve in HAProxy mode, with HAProxy built from verified source.
 #
-# One Dockerfile for every build path (README "Building the image"):
+# One Dockerfile for every build path (docs/building.md):
 #   online (default)   HAProxy's tarball is downloaded from haproxy.org
 #   offline            --build-context haproxy-src=DIR, where DIR holds haproxy-<version>.tar.gz
 #   behind a TLS proxy --secret id=extra_ca,src=BUNDLE.pem (used by pip, never stored in a layer)
