@@ -24,8 +24,8 @@ concurrency 1 against the direct path, throughput and p99 ratios (benchmarks/sco
 results document: benchmarks/results.schema.json).
 
 Writes <out>/<name>.json, <name>.md and <name>.png (default benchmarks/results/latest.*; the
-name `latest` also rewrites README's Performance section). `--render-only FILE.json` redraws
-the table and chart from an earlier result.
+name `latest` also rewrites the tables of docs/benchmark.md and README's headline).
+`--render-only FILE.json` redraws the table and chart from an earlier result.
 """
 
 from __future__ import annotations
