@@ -127,6 +127,20 @@ def test_prometheus_scrapes_every_part(cluster: Cluster, prometheus: Prometheus)
     for group in groups:
         for rule in group["rules"]:
             assert rule.get("health") in ("ok", "unknown"), (rule["name"], rule.get("lastError"))
+    # Prometheus is published on loopback only; the entry's exporter, scraped inside the
+    # network, is not published at all.
+    container = cluster.project.container("prometheus")
+    container.reload()
+    published = [
+        (port, binding["HostIp"])
+        for port, bindings in container.attrs["NetworkSettings"]["Ports"].items()
+        for binding in bindings or []
+    ]
+    assert published and all(ip == "127.0.0.1" for _, ip in published), published
+    cluster.entry.reload()
+    assert not cluster.entry.attrs["NetworkSettings"]["Ports"].get("9101/tcp"), (
+        "entry publishes 9101"
+    )
 
 
 def dashboard_queries() -> list[tuple[str, str]]:
