@@ -233,3 +233,17 @@ def test_worker_kill_fires_node_out_and_resolves(cluster: Cluster, prometheus: P
     )
     assert resolved_after < RESOLVE_BOUND_S
     cluster.wait_serving(timeout_s=120)
+
+
+def test_images_ship_the_repositorys_rules(cluster: Cluster, prometheus: Prometheus) -> None:
+    """The rules operators load from the image, and those the profile's Prometheus evaluates,
+    are the repository's."""
+    rules = REPO / "monitoring" / "prometheus" / "rules" / "ray-serve-haproxy.yml"
+    in_image = "/opt/ray-serve-haproxy/monitoring/prometheus/rules/ray-serve-haproxy.yml"
+    code, out = cluster.project.exec(cluster.head, ["cat", in_image])
+    assert code == 0 and out == rules.read_text(), f"{in_image} differs ({code})"
+    code, out = cluster.project.exec(
+        cluster.project.container("prometheus"),
+        ["cat", "/etc/prometheus/rules/ray-serve-haproxy.yml"],
+    )
+    assert code == 0 and out == rules.read_text(), f"the Prometheus image's rules differ ({code})"
