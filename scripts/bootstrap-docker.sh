@@ -32,7 +32,7 @@ raise_engine_nofile() {
         if prlimit --pid "$pid" --nofile="$DOCKERD_NOFILE:$DOCKERD_NOFILE" 2>/dev/null; then
           log "raised $name (pid $pid) open files from $current to $DOCKERD_NOFILE"
         else
-          log "could not raise $name (pid $pid) open files from $current (need root)"
+          log "WARNING: could not raise $name (pid $pid) open files from $current (needs root with CAP_SYS_RESOURCE); scripts/engine-limits.sh says what that allows"
         fi
       fi
     done
@@ -80,8 +80,13 @@ start_engine() {
   local logfile=/var/log/dockerd.log i
   if ! pgrep -x dockerd >/dev/null; then
     log "starting dockerd (log: $logfile)"
-    log "dockerd open files: $DOCKERD_NOFILE (DOCKERD_NOFILE)"
-    (ulimit -n "$DOCKERD_NOFILE" && exec nohup dockerd) >"$logfile" 2>&1 &
+    # Raising the hard limit needs CAP_SYS_RESOURCE; without it dockerd starts with this shell's.
+    if (ulimit -n "$DOCKERD_NOFILE") 2>/dev/null; then
+      log "dockerd open files: $DOCKERD_NOFILE (DOCKERD_NOFILE)"
+    else
+      log "WARNING: cannot raise open files to $DOCKERD_NOFILE here (no CAP_SYS_RESOURCE?); dockerd gets $(ulimit -Hn) (docs/edge-security.md)"
+    fi
+    (ulimit -n "$DOCKERD_NOFILE" 2>/dev/null || true; exec nohup dockerd) >"$logfile" 2>&1 &
   fi
   for i in $(seq 1 60); do
     if engine_ok; then

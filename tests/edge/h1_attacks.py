@@ -168,7 +168,7 @@ def exchange(host: str, port: int, payload: bytes, wait_s: float = 3.0) -> tuple
         try:
             sock.sendall(payload)
         except OSError:
-            return [int(s) for s in STATUS_LINE.findall(data)], True
+            closed = True  # refused mid-send (an oversized request): its answer may be waiting
         end = time.monotonic() + wait_s
         while time.monotonic() < end:
             sock.settimeout(max(0.05, end - time.monotonic()))
@@ -192,13 +192,13 @@ SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: entry\r\n\r\n"
 # carry no second response: the smuggled request (/smuggled) must never be answered.
 SMUGGLING: dict[str, tuple[bytes, set[int]]] = {
     "CL.TE": (
-        b"POST /echo HTTP/1.1\r\nHost: entry\r\nContent-Length: 44\r\n"
-        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + SMUGGLED,
+        b"POST /echo HTTP/1.1\r\nHost: entry\r\nContent-Length: %d\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n%s" % (5 + len(SMUGGLED), SMUGGLED),
         {200, 400},
     ),
     "TE.CL": (
         b"POST /echo HTTP/1.1\r\nHost: entry\r\nTransfer-Encoding: chunked\r\n"
-        b"Content-Length: 4\r\n\r\n2c\r\n" + SMUGGLED + b"\r\n0\r\n\r\n",
+        b"Content-Length: 4\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(SMUGGLED), SMUGGLED),
         {200, 400},
     ),
     "TE obfuscated: xchunked": (
@@ -259,7 +259,7 @@ MALFORMED: dict[str, tuple[bytes, set[int]]] = {
     "bad method": (b"G(ET /hello HTTP/1.1\r\nHost: entry\r\n\r\n", {400}),
     "space in the path": (b"GET /hel lo HTTP/1.1\r\nHost: entry\r\n\r\n", {400}),
     "HTTP/0.9 request": (b"GET /hello\r\n\r\n", {400}),
-    "bad version": (b"GET /hello HTTP/7.3\r\nHost: entry\r\n\r\n", {400, 505}),
+    "control character in the path": (b"GET /he\x01llo HTTP/1.1\r\nHost: entry\r\n\r\n", {400}),
     "chunk size too large": (
         b"POST /echo HTTP/1.1\r\nHost: entry\r\nTransfer-Encoding: chunked"
         b"\r\n\r\nffffffffffffffffff\r\nx\r\n0\r\n\r\n",

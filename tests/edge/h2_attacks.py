@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 
 import h2.config
 import h2.connection
-import h2.events
-import h2.exceptions
 import hpack
+import hyperframe.frame
 
 # Frame types and flags (RFC 9113 section 6).
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, CONTINUATION = 0x0, 0x1, 0x3, 0x4, 0x6, 0x9
@@ -45,6 +44,7 @@ class Outcome:
     goaway_error: int | None = None
     seconds_to_close: float | None = None
     statuses: list[int] = field(default_factory=list)
+    resets: int = 0  # RST_STREAM frames from the server (a stream refused without an answer)
 
 
 class RawH2:
@@ -61,6 +61,9 @@ class RawH2:
         self.started = time.monotonic()
         self.outcome = Outcome()
         self.encoder = hpack.Encoder()
+        self.decoder = hpack.Decoder()
+        self.inbox = bytearray()
+        self.header_block = bytearray()
 
     def headers_block(
         self,
@@ -94,7 +97,11 @@ class RawH2:
             self.outcome.seconds_to_close = round(time.monotonic() - self.started, 3)
 
     def drain(self, wait: float = 0.0) -> None:
-        """Read what the server sent (GOAWAY, responses, EOF), blocking at most `wait`."""
+        """Read what the server sent (GOAWAY, responses, EOF), blocking at most `wait`.
+
+        Frames are parsed here (hyperframe, HPACK decoding in order), not by h2's state
+        machine: the attacks write frames h2 would refuse to track, and h2 answers what it
+        cannot track with a GOAWAY of its own."""
         self.sock.settimeout(wait if wait > 0 else 0.0)
         try:
             while True:
@@ -108,27 +115,40 @@ class RawH2:
                 if not data:
                     self._closed()
                     return
-                try:
-                    events = self.conn.receive_data(data)
-                except h2.exceptions.ProtocolError:
-                    events = []
-                for event in events:
-                    if isinstance(event, h2.events.ConnectionTerminated):
-                        self.outcome.goaway = True
-                        self.outcome.goaway_error = int(event.error_code or 0)
-                    elif isinstance(event, h2.events.ResponseReceived):
-                        for name, value in event.headers:
-                            if name in (":status", b":status"):
-                                self.outcome.statuses.append(int(value))
-                try:
-                    self.sock.sendall(self.conn.data_to_send())
-                except OSError:
-                    self._closed()
-                    return
-                if wait <= 0:
-                    continue
+                self.inbox += data
+                self._parse()
         finally:
             self.sock.settimeout(5.0)
+
+    def _parse(self) -> None:
+        while len(self.inbox) >= 9:
+            header, length = hyperframe.frame.Frame.parse_frame_header(memoryview(self.inbox[:9]))
+            if len(self.inbox) < 9 + length:
+                return
+            body = bytes(self.inbox[9 : 9 + length])
+            del self.inbox[: 9 + length]
+            if isinstance(header, hyperframe.frame.GoAwayFrame):
+                header.parse_body(memoryview(body))
+                self.outcome.goaway = True
+                self.outcome.goaway_error = int(header.error_code)
+            elif isinstance(
+                header, (hyperframe.frame.HeadersFrame, hyperframe.frame.ContinuationFrame)
+            ):
+                header.parse_body(memoryview(body))
+                self.header_block += header.data
+                if "END_HEADERS" in header.flags:
+                    block, self.header_block = bytes(self.header_block), bytearray()
+                    try:
+                        headers = self.decoder.decode(block)
+                    except hpack.HPACKError:
+                        continue
+                    for name, value in headers:
+                        if name in (":status", b":status"):
+                            self.outcome.statuses.append(int(value))
+            elif isinstance(header, hyperframe.frame.RstStreamFrame):
+                self.outcome.resets += 1
+            elif isinstance(header, hyperframe.frame.SettingsFrame) and "ACK" not in header.flags:
+                self.send(frame(SETTINGS, 0x1, 0))
 
     def wait_closed(self, seconds: float) -> None:
         end = time.monotonic() + seconds

@@ -4,10 +4,12 @@ served again once the attack stopped."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -91,3 +93,34 @@ def latency(samples: Sequence[Sample]) -> dict[str, float]:
 
 def failures(samples: Sequence[Sample]) -> dict[str, int]:
     return dict(Counter(s.outcome for s in samples if not s.ok))
+
+
+# Docker's userland port proxy holds this many file descriptors per client connection.
+PROXY_FDS_PER_CONNECTION = 6
+
+
+def port_proxy_nofile(host_port: int) -> int | None:
+    """The open-files limit of the `docker-proxy` serving 127.0.0.1:`host_port`; None when no
+    such process is visible (userland-proxy off, or an engine on another machine)."""
+    result = subprocess.run(
+        ["pgrep", "-f", f"docker-proxy.*-host-port {host_port} "],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for pid in result.stdout.split():
+        try:
+            for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+                if line.startswith("Max open files"):
+                    value = line.split()[4]
+                    return None if value == "unlimited" else int(value)
+        except OSError:
+            continue
+    return None
+
+
+def proxy_capacity(host_port: int) -> int | None:
+    """Client connections the port's proxy can hold before it runs out of descriptors and
+    exits (None: no proxy, no such limit)."""
+    nofile = port_proxy_nofile(host_port)
+    return None if nofile is None else (nofile - 100) // PROXY_FDS_PER_CONNECTION

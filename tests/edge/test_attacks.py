@@ -14,12 +14,13 @@ import subprocess
 import time
 from typing import Any
 
+import pytest
 import requests
 
 from . import h1_attacks as h1
 from . import h2_attacks as h2
 from .conftest import Edge, LongWork
-from .measure import RECOVERY_LIMIT_S
+from .measure import RECOVERY_LIMIT_S, port_proxy_nofile, proxy_capacity
 
 # The entry's settings the attacks are sized against (compose.yaml, settings.py defaults).
 MAXCONN = 4096
@@ -95,14 +96,15 @@ def test_comma_in_the_authority(edge: Edge) -> None:
 
     def run() -> dict[str, Any]:
         seen = probe(edge, h1.COMMA_AUTHORITY)
-        c = h2.RawH2(edge.host, edge.cluster.grpc_port)
+        # HTTP/2 with prior knowledge on the HTTP port, where the request-hygiene rules are.
+        c = h2.RawH2(edge.host, edge.cluster.http_port)
         try:
             c.send(
                 h2.frame(
                     h2.HEADERS,
                     h2.END_HEADERS | h2.END_STREAM,
                     1,
-                    c.headers_block("a,b", "/rsh.demo.Greeter/SayHello", method="GET"),
+                    c.headers_block("a,b", "/hello", method="GET"),
                 )
             )
             c.wait_closed(2.0)
@@ -110,13 +112,14 @@ def test_comma_in_the_authority(edge: Edge) -> None:
         finally:
             c.close()
         seen["comma in :authority (HTTP/2)"] = {
-            "statuses": c.outcome.statuses or ([0] if c.outcome.closed_by_server else []),
+            "statuses": c.outcome.statuses
+            or ([0] if c.outcome.closed_by_server or c.outcome.resets else []),
             "closed": c.outcome.closed_by_server,
-            "allowed": [0, 400],  # 0: the stream or connection refused without an answer
+            "allowed": [0, 400],  # 0: the stream reset or the connection closed, no answer
         }
         return seen
 
-    result = edge.attack("comma in the authority (Host, :authority)", "http+grpc", run)
+    result = edge.attack("comma in the authority (Host, HTTP/2 :authority)", "http", run)
     well_behaved_unharmed(result)
     wrong = refused_as_allowed(result["observed"])
     assert not wrong, "COMMA-AUTHORITY: a comma in the authority was not refused:\n" + "\n".join(
@@ -155,28 +158,27 @@ def test_slow_request_body(edge: Edge) -> None:
 
 
 def test_slowloris_above_maxconn(edge: Edge) -> None:
-    connections = MAXCONN + 204  # 4,300: the count that left the published port dead
+    # 4,300 (above maxconn): the count that left the published port dead.
+    connections, limited = edge.flood_size(MAXCONN + 204)
+    hold_s = 2 * TIMEOUT_HTTP_REQUEST_S + 6
     result = edge.attack(
-        f"slowloris, {connections} connections (maxconn {MAXCONN})",
+        f"slowloris, {connections} connections (maxconn {MAXCONN}){limited}",
         "http",
-        lambda: h1.slowloris(
-            edge.host, edge.cluster.http_port, connections, hold_s=2 * TIMEOUT_HTTP_REQUEST_S + 6
-        ).summary(),
+        lambda: h1.slowloris(edge.host, edge.cluster.http_port, connections, hold_s).summary(),
     )
     seen = result["observed"]
     assert seen["refused"] == 0, f"connections refused at the published port: {seen}"
     assert seen["closed_by_entry"] == seen["opened"], (
-        f"the entry did not shed every slowloris connection within "
-        f"{2 * TIMEOUT_HTTP_REQUEST_S + 6} s: {seen}"
+        f"the entry did not shed every slowloris connection within {hold_s} s: {seen}"
     )
     assert docker_proxy_alive(edge.cluster.http_port), "Docker's port proxy for the port exited"
     well_behaved_unharmed(result)
 
 
 def test_ten_thousand_idle_connections(edge: Edge) -> None:
-    connections = 10_000
+    connections, limited = edge.flood_size(10_000)
     result = edge.attack(
-        f"{connections} idle connections",
+        f"{connections} idle connections{limited}",
         "http",
         lambda: h1.idle(
             edge.host, edge.cluster.http_port, connections, hold_s=TIMEOUT_HTTP_REQUEST_S + 5
@@ -185,9 +187,25 @@ def test_ten_thousand_idle_connections(edge: Edge) -> None:
     seen = result["observed"]
     assert seen["refused"] == 0, f"connections refused at the published port: {seen}"
     # Those the entry accepted (up to maxconn) are closed by timeout http-request.
-    assert seen["closed_by_entry"] >= MAXCONN * 0.9, f"idle connections not shed: {seen}"
+    shed = min(connections, MAXCONN) * 9 // 10
+    assert seen["closed_by_entry"] >= shed, f"idle connections not shed (want {shed}): {seen}"
     assert docker_proxy_alive(edge.cluster.http_port), "Docker's port proxy for the port exited"
     well_behaved_unharmed(result)
+
+
+def test_port_proxy_holds_a_flood_above_maxconn(edge: Edge) -> None:
+    """The engine side of "no permanent outage": Docker's port proxy must hold 10,000 client
+    connections (6 descriptors each), else a flood kills the published port for good. Only the
+    engine's open-files limit decides it (scripts/bootstrap-docker.sh raises it for the engine
+    it starts; scripts/engine-limits.sh says what yours allows)."""
+    capacity = proxy_capacity(edge.cluster.http_port)
+    if capacity is not None and capacity < 11_000:
+        pytest.xfail(
+            f"Docker's port proxy for 127.0.0.1:{edge.cluster.http_port} has "
+            f"{port_proxy_nofile(edge.cluster.http_port)} open files: about {capacity} "
+            "connections, and more kill the port until the entry is restarted. Raise dockerd's "
+            "limit (needs CAP_SYS_RESOURCE) or run it with userland-proxy false."
+        )
 
 
 # --- HTTP/2 on the gRPC port ------------------------------------------------------------------
