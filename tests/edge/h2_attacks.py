@@ -45,12 +45,15 @@ class Outcome:
     seconds_to_close: float | None = None
     statuses: list[int] = field(default_factory=list)
     resets: int = 0  # RST_STREAM frames from the server (a stream refused without an answer)
+    # The server stopped reading (its window or buffers full, a write blocked for 1 s): it
+    # pushes back instead of queueing without bound.
+    stalled: bool = False
 
 
 class RawH2:
     """A client connection that writes whatever frames it is told and watches for the end."""
 
-    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
+    def __init__(self, host: str, port: int, timeout: float = 1.0) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.conn = h2.connection.H2Connection(
@@ -86,6 +89,9 @@ class RawH2:
             return False
         try:
             self.sock.sendall(data)
+        except TimeoutError:
+            self.outcome.stalled = True
+            return False
         except OSError:
             self._closed()
             return False
@@ -118,7 +124,7 @@ class RawH2:
                 self.inbox += data
                 self._parse()
         finally:
-            self.sock.settimeout(5.0)
+            self.sock.settimeout(1.0)
 
     def _parse(self) -> None:
         while len(self.inbox) >= 9:

@@ -150,10 +150,14 @@ def test_slow_request_body(edge: Edge) -> None:
         ).summary(),
     )
     seen = result["observed"]
-    # The body must arrive within timeout http-request (option http-buffer-request): 408.
-    assert seen["statuses"].get(408, 0) >= connections * 0.95 and seen["closed_by_entry"] >= (
-        connections * 0.95
-    ), f"slow bodies were not answered 408 and closed: {seen}"
+    # The body must arrive within timeout http-request (option http-buffer-request): 408, and
+    # no slow body ever reaches a replica.
+    assert seen["statuses"].get(408, 0) >= connections * 0.95, f"slow bodies not refused: {seen}"
+    # HAProxy 2.8 closes the connection with its 408; 3.0.11 keeps reading the announced body
+    # while the client keeps sending it (measured; docs/edge-security.md), so the slot stays
+    # taken until the client stops.
+    if edge.meta["haproxy"].startswith("HAProxy version 2."):
+        assert seen["closed_by_entry"] >= connections * 0.95, f"not closed after 408: {seen}"
     well_behaved_unharmed(result)
 
 
@@ -266,6 +270,7 @@ def test_ping_flood(edge: Edge) -> None:
         return {
             "frames_sent": sum(o.sent for o in outcomes),
             "closed_by_entry": sum(o.closed_by_server for o in outcomes),
+            "entry_stopped_reading": sum(o.stalled for o in outcomes),
         }
 
     result = edge.attack("HTTP/2 PING flood (2 connections, ACKs never read)", "grpc", run)
@@ -281,6 +286,7 @@ def test_settings_flood(edge: Edge) -> None:
         return {
             "frames_sent": sum(o.sent for o in outcomes),
             "closed_by_entry": sum(o.closed_by_server for o in outcomes),
+            "entry_stopped_reading": sum(o.stalled for o in outcomes),
         }
 
     result = edge.attack("HTTP/2 SETTINGS flood (2 connections, ACKs never read)", "grpc", run)
