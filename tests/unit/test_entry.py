@@ -369,7 +369,7 @@ def test_hostile_client_limits_by_default(load: Load) -> None:
     config = render_haproxy_config(load(Role.ENTRY, **COMPOSE_NODES).values)
     defaults = section(config, "defaults")
     assert "timeout http-request 10s" in defaults
-    assert "timeout http-keep-alive 60s" in defaults
+    assert "timeout http-keep-alive 90s" in defaults
     glob = section(config, "global")
     assert "tune.h2.fe.max-concurrent-streams 100" in glob
     assert "tune.h2.fe.glitches-threshold 1000" in glob

@@ -969,9 +969,11 @@ class Settings:
             Group.ENTRY,
             IntRange(1, 3600, "seconds"),
             "Entry: how long an idle client connection (HTTP/1 keep-alive between requests, "
-            "HTTP/2 without a stream) stays open (HAProxy's `timeout http-keep-alive`). The "
-            "client timeout (`RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S`) no longer holds idle ones.",
-            default=60,
+            "HTTP/2 without a stream) stays open (HAProxy's `timeout http-keep-alive`); the "
+            "client timeout (`RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S`) no longer holds idle ones. "
+            "Serve's own keep-alive (90 s), so a client sees the same behind the entry as on a "
+            "node.",
+            default=90,
         )
     )
     entry_buffer_request_body: bool = setting(
