@@ -46,12 +46,6 @@ LONG_S = 60
 SLOW_METADATA = (("application", "slow"),)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if Path(str(item.fspath)).name == "test_attacks.py":
-            item.add_marker(pytest.mark.edge)
-
-
 def raise_nofile() -> int:
     """The test process may hold 10,000+ sockets: soft limit up to the hard one."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -22,6 +22,8 @@ from . import h2_attacks as h2
 from .conftest import Edge, LongWork
 from .measure import RECOVERY_LIMIT_S, port_proxy_nofile, proxy_capacity
 
+pytestmark = pytest.mark.edge
+
 # The entry's settings the attacks are sized against (compose.yaml, settings.py defaults).
 MAXCONN = 4096
 TIMEOUT_HTTP_REQUEST_S = 10
