@@ -239,7 +239,7 @@ def test_rapid_reset(edge: Edge) -> None:
     seen = result["observed"]
     # A connection is closed (silent-drop) by the first of its streams that reaches the entry's
     # rules after MAX_BAD_REQUESTS bad ones; streams reset before they are analysed never do,
-    # so when that happens depends on timing (measured: 8 of 8 and 7 of 8 within 8 s).
+    # so when that happens depends on timing (measured: 8, 7 and 8 of 8 within 8 s).
     assert seen["closed_by_entry"] >= conns // 2, f"rapid-reset connections left open: {seen}"
     # One error line per reset stream was 130,162 lines (31 MB) in 8 s before.
     assert result["entry_log_lines"] <= 50 * conns, (
