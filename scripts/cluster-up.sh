@@ -26,6 +26,8 @@ image=${RSH_IMAGE:-ray-serve-haproxy:latest}
 export RSH_IMAGE=$image
 
 bash scripts/bootstrap-docker.sh
+# What the engine's limits allow a published port (a warning when a flood could kill it).
+bash scripts/engine-limits.sh || true
 
 if [ "$image" != "ray-serve-haproxy:latest" ]; then
   # Someone else's image (RSH_IMAGE): use it as it is, never build over it.
