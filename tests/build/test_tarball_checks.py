@@ -54,7 +54,7 @@ def verify(version: str, tarball: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.unit
 def test_table_has_the_default_and_the_offline_version() -> None:
     versions = known_versions()
-    assert "2.8.19" in versions and KNOWN_VERSION in versions
+    assert "2.8.26" in versions and KNOWN_VERSION in versions
     assert all(len(d) == 64 and int(d, 16) >= 0 for d in versions.values())
 
 
