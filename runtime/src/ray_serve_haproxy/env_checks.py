@@ -89,9 +89,7 @@ def check_haproxy(binary: str) -> Finding:
     return Finding(Level.OK, "haproxy", f"{binary} {version} ({shown})")
 
 
-def check_patch_level(
-    binary: str, path: str = haproxy_patch_level.SECURITY_PATH
-) -> list[Finding]:
+def check_patch_level(binary: str, path: str = haproxy_patch_level.SECURITY_PATH) -> list[Finding]:
     """The patch level the build recorded: a WARN naming the missing fixes below the security
     floor, and one naming fixes no release carried yet that this image's HAProxy runs."""
     subject = "haproxy security floor"
