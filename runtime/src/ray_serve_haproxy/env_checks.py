@@ -93,6 +93,7 @@ def check_patch_level(binary: str, path: str = haproxy_patch_level.SECURITY_PATH
     """The patch level the build recorded: a WARN naming the missing fixes below the security
     floor, and one naming fixes no release carried yet that this image's HAProxy runs."""
     subject = "haproxy security floor"
+    path = path or haproxy_patch_level.SECURITY_PATH
     try:
         level = haproxy_patch_level.load(path)
     except haproxy_patch_level.PatchLevelError as exc:

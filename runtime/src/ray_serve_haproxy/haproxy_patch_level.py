@@ -126,8 +126,9 @@ def parse(data: Mapping[str, Any]) -> PatchLevel:
         raise PatchLevelError(f"no {exc} in the patch level") from exc
 
 
-def load(path: str | Path = SECURITY_PATH) -> PatchLevel | None:
-    """The image's patch level; None where no build wrote one (a checkout, a custom binary)."""
+def load(path: str | Path | None = None) -> PatchLevel | None:
+    """The image's patch level (default: SECURITY_PATH); None where no build wrote one."""
+    path = path or SECURITY_PATH
     try:
         text = Path(path).read_text()
     except FileNotFoundError:
