@@ -116,6 +116,7 @@ H2_CASES: list[tuple[str, str, list[tuple[str, str]], tuple[int, ...]]] = [
 class Entry:
     address: str
     ports: dict[str, int]
+    container: Container
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +162,7 @@ def entry(docker_client: docker.DockerClient, image_runner: ImageRunner) -> Iter
             time.sleep(0.5)
         logs = front.logs().decode(errors="replace")[-3000:]
         assert status == 200, f"the entry never served (last status {status}):\n{logs}"
-        yield Entry(address, {"http": 8000, "grpc": 9000})
+        yield Entry(address, {"http": 8000, "grpc": 9000}, front)
     finally:
         for container in containers:
             container.remove(force=True)
@@ -193,3 +194,24 @@ def test_transfer_encoding_beside_content_length_is_neutralised(entry: Entry) ->
     assert b"/smuggled" not in answer, answer[:2000]
     assert answer.startswith(b"HTTP/1.1 200 ") and b'"body": 0' in answer, answer[:2000]
     assert b"connection: close" in answer.lower(), answer[:2000]
+
+
+def test_check_and_status_report_the_patch_level(entry: Entry, image_runner: ImageRunner) -> None:
+    """What the running entry's `check` and `status` say agrees with the image's label."""
+    label = image_runner.labels["io.ray-serve-haproxy.haproxy.below-security-floor"]
+    version = image_runner.labels["io.ray-serve-haproxy.haproxy.version"]
+    code, out = entry.container.exec_run(["ray-serve-haproxy", "check", "--no-ports"])
+    check = out.decode(errors="replace")
+    line = next(x for x in check.splitlines() if "haproxy security floor" in x)
+    code, out = entry.container.exec_run(["ray-serve-haproxy", "status"])
+    status = out.decode(errors="replace")
+    print(f"label: {label}\n{line}\nstatus: {status.splitlines()[0]}")
+    assert code == 0, status
+    if label == "no":
+        assert line.startswith("OK    haproxy security floor: HAProxy " + version), check
+        assert status.startswith(f"HAProxy {version} is at or above the security floor"), status
+    else:
+        assert line.startswith("WARN  haproxy security floor: WARNING: HAProxy " + version), check
+        assert status.startswith(f"WARNING: HAProxy {version} is BELOW the security floor"), status
+        for missing in label.split(","):
+            assert missing in line and missing in status.splitlines()[0], (missing, line)
