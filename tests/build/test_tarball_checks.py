@@ -82,6 +82,25 @@ def test_verifier_rejects_an_unknown_version(real_tarball: Path, tmp_path: Path)
     assert "HAProxy version '2.8.99' has no known sha256" in result.stderr
 
 
+def floor_allowance(version: str) -> list[str]:
+    """Build arguments that allow `version` below its security floor (tests/build/
+    test_security_floor.py covers the floor): these tests are about the checksum."""
+    missing = subprocess.run(
+        ["sh", str(REPO / "haproxy" / "security-floor.sh"), "missing", version],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not missing:
+        return []
+    return [
+        "--build-arg",
+        "HAPROXY_ALLOW_BELOW_FLOOR=1",
+        "--build-arg",
+        f"HAPROXY_BELOW_FLOOR_MISSING={missing}",
+    ]
+
+
 def docker_build_haproxy(version: str, source_dir: Path) -> subprocess.CompletedProcess[str]:
     """Runs the real Dockerfile's HAProxy build stage on a given source directory."""
     base = subprocess.run(
@@ -112,6 +131,7 @@ def docker_build_haproxy(version: str, source_dir: Path) -> subprocess.Completed
             f"BASE_IMAGE={base}",
             "--build-arg",
             f"HAPROXY_VERSION={version}",
+            *floor_allowance(version),
             "--build-context",
             f"haproxy-src={source_dir}",
             str(REPO),
