@@ -9,6 +9,7 @@ requests written byte by byte from the host to the entry's address.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -196,8 +197,10 @@ def test_transfer_encoding_beside_content_length_is_neutralised(entry: Entry) ->
     assert b"connection: close" in answer.lower(), answer[:2000]
 
 
-def test_check_and_status_report_the_patch_level(entry: Entry, image_runner: ImageRunner) -> None:
-    """What the running entry's `check` and `status` say agrees with the image's label."""
+def test_check_status_and_sbom_report_the_patch_level(
+    entry: Entry, image_runner: ImageRunner
+) -> None:
+    """What the running entry's `check`, `status` and `sbom` say agrees with the image's label."""
     label = image_runner.labels["io.ray-serve-haproxy.haproxy.below-security-floor"]
     version = image_runner.labels["io.ray-serve-haproxy.haproxy.version"]
     code, out = entry.container.exec_run(["ray-serve-haproxy", "check", "--no-ports"])
@@ -207,6 +210,12 @@ def test_check_and_status_report_the_patch_level(entry: Entry, image_runner: Ima
     status = out.decode(errors="replace")
     print(f"label: {label}\n{line}\nstatus: {status.splitlines()[0]}")
     assert code == 0, status
+    _, out = entry.container.exec_run(["ray-serve-haproxy", "sbom"])
+    haproxy = json.loads(out)["components"][0]
+    props = {p["name"]: p["value"] for p in haproxy["properties"]}
+    below = props["ray-serve-haproxy:below-security-floor"]
+    assert below == ("false" if label == "no" else "true"), props
+    assert props.get("ray-serve-haproxy:below-security-floor-missing", "no") == label, props
     if label == "no":
         assert line.startswith("OK    haproxy security floor: HAProxy " + version), check
         assert status.startswith(f"HAProxy {version} is at or above the security floor"), status
