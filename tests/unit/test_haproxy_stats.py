@@ -196,3 +196,52 @@ def test_status_command_without_socket(
     assert main(["status"]) == 1
     err = capsys.readouterr().err
     assert "no HAProxy admin socket" in err and os.path.join(str(short_tmp), "none") in err
+
+
+def test_status_command_reports_the_patch_level(
+    node_socket: tuple[Path, FakeHAProxy],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """Above the sockets' tables: what the build recorded (haproxy_patch_level)."""
+    configured, _ = node_socket
+    record = tmp_path / "haproxy-security.json"
+    record.write_text(
+        json.dumps(
+            {
+                "version": "3.0.11",
+                "branch": "3.0",
+                "floor": "3.0.24",
+                "below_floor": True,
+                "allowed_below_floor": True,
+                "missing": [
+                    {
+                        "id": "CVE-2026-55204",
+                        "fixed_in": "3.0.24",
+                        "severity": "high",
+                        "basis": "inferred",
+                        "reach": "http2",
+                        "summary": "hpack",
+                        "source": "ray-64430",
+                    }
+                ],
+                "open": [],
+            }
+        )
+    )
+    monkeypatch.setattr("ray_serve_haproxy.haproxy_patch_level.SECURITY_PATH", str(record))
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_SOCKET_PATH", str(configured))
+    monkeypatch.setenv("RSH_STATE_DIR", str(tmp_path / "state"))
+    assert main(["status"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("WARNING: HAProxy 3.0.11 is BELOW the security floor 3.0.24")
+    assert first.endswith("CVE-2026-55204")
+    assert main(["status", "--json"]) == 0
+    level = json.loads(capsys.readouterr().out)["haproxy_security"]
+    assert level["below_floor"] is True and level["missing"] == ["CVE-2026-55204"]
+    monkeypatch.setattr(
+        "ray_serve_haproxy.haproxy_patch_level.SECURITY_PATH", str(tmp_path / "none.json")
+    )
+    assert main(["status"]) == 0
+    assert capsys.readouterr().out.startswith("HAProxy patch level: unknown (no build record")

@@ -5,7 +5,9 @@ Everything it lists comes from files and programs already in the build, never fr
   and URL of the file pip installed (pip's `--report`) or the sha256 of a local wheel file
   (the runtime's own wheel, the pip that `python3 -m venv` bundles).
 - HAProxy: `haproxy -vv` (version, TARGET, OPTIONS, CFLAGS, feature list) and the sha256 of the
-  source tarball that the build verified against haproxy/checksums.txt.
+  source tarball that the build verified against haproxy/checksums.txt; its patch level against
+  the security floor (haproxy_patch_level): properties of the component, and a `vulnerabilities`
+  entry for each known fix it lacks (a build allowed below the floor) or no release carried yet.
 - Debian packages: dpkg's database (`dpkg-query`), and the distribution from /etc/os-release.
 
 `ray-serve-haproxy sbom` prints the document the build wrote (SBOM_PATH).
@@ -27,6 +29,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from . import haproxy_patch_level
 
 SBOM_PATH = "/opt/ray-serve-haproxy/sbom.cdx.json"
 SPEC_VERSION = "1.6"
@@ -225,7 +229,12 @@ def python_component(dist: PythonDistribution) -> Json:
     return component
 
 
-def haproxy_component(build: HAProxyBuild, source_sha256: str, binary_sha256: str) -> Json:
+def haproxy_component(
+    build: HAProxyBuild,
+    source_sha256: str,
+    binary_sha256: str,
+    patch_level: haproxy_patch_level.PatchLevel | None = None,
+) -> Json:
     minor = ".".join(build.version.split(".")[:2])
     source_url = HAPROXY_SOURCE_URL.format(minor=minor, version=build.version)
     options = build.build_options
@@ -251,6 +260,7 @@ def haproxy_component(build: HAProxyBuild, source_sha256: str, binary_sha256: st
             build_debug=options.get("DEBUG", ""),
             features=" ".join(f"+{f}" for f in build.features),
             source_sha256=source_sha256,
+            **(haproxy_patch_level.sbom_properties(patch_level) if patch_level else {}),
         ),
     }
 
@@ -294,6 +304,7 @@ def build_document(
     debian: Sequence[DebianPackage],
     os_release: Mapping[str, str],
     timestamp: datetime,
+    vulnerabilities: Sequence[Json] = (),
 ) -> Json:
     distro = f"{os_release.get('ID', '')}-{os_release.get('VERSION_ID', '')}".strip("-")
     components = [
@@ -303,7 +314,10 @@ def build_document(
         *(debian_component(p, distro) for p in debian),
     ]
     # Same content, same serial number: rebuilding an unchanged image gives the same document.
-    content = json.dumps([image.__dict__, components], sort_keys=True)
+    content = json.dumps(
+        [image.__dict__, components, *([list(vulnerabilities)] if vulnerabilities else [])],
+        sort_keys=True,
+    )
     serial = uuid.uuid5(uuid.NAMESPACE_URL, content)
     return {
         "$schema": f"http://cyclonedx.org/schema/bom-{SPEC_VERSION}.schema.json",
@@ -331,6 +345,7 @@ def build_document(
             },
         },
         "components": components,
+        **({"vulnerabilities": list(vulnerabilities)} if vulnerabilities else {}),
     }
 
 
@@ -362,6 +377,7 @@ class GenerateInputs:
     wheel_dirs: Sequence[Path]
     haproxy: Path
     haproxy_source_sha256: Path
+    haproxy_security: Path | None = None  # the patch level the build wrote (security floor)
     os_release: Path = Path("/etc/os-release")
 
 
@@ -385,9 +401,24 @@ def generate(inputs: GenerateInputs) -> Json:
     except OSError as exc:
         raise BillOfMaterialsError(str(exc)) from exc
     build = parse_haproxy_vv(_run([str(inputs.haproxy), "-vv"]))
-    haproxy = haproxy_component(build, source_sha256, sha256_of(inputs.haproxy))
+    patch_level = None
+    if inputs.haproxy_security is not None:
+        try:
+            patch_level = haproxy_patch_level.load(inputs.haproxy_security)
+        except haproxy_patch_level.PatchLevelError as exc:
+            raise BillOfMaterialsError(str(exc)) from exc
+        if patch_level is None:
+            raise BillOfMaterialsError(f"no HAProxy patch level at {inputs.haproxy_security}")
+        if patch_level.version != build.version:
+            raise BillOfMaterialsError(
+                f"patch level is for HAProxy {patch_level.version}, the binary is {build.version}"
+            )
+    haproxy = haproxy_component(build, source_sha256, sha256_of(inputs.haproxy), patch_level)
+    vulnerabilities = haproxy_patch_level.sbom_vulnerabilities(patch_level) if patch_level else []
     debian = parse_dpkg_query(_run(["dpkg-query", "-W", "-f", DPKG_FORMAT]))
-    document = build_document(inputs.image, python, haproxy, debian, os_release, _timestamp())
+    document = build_document(
+        inputs.image, python, haproxy, debian, os_release, _timestamp(), vulnerabilities
+    )
     inputs.output.parent.mkdir(parents=True, exist_ok=True)
     inputs.output.write_text(json.dumps(document, indent=2) + "\n")
     return document

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from . import haproxy_patch_level
 from .settings_loader import EffectiveSettings, InvalidSettings, Role, Source, load_settings
 
 EXIT_INVALID_SETTINGS = 2
@@ -224,13 +225,27 @@ def cmd_status(args: argparse.Namespace) -> int:
             "is Serve running in HAProxy mode on this node?"
         )
     statuses = collect(socket_path, paths)
+    level, level_error = _patch_level()
     if args.json:
-        print(json.dumps(status_json(statuses), indent=2))
+        document = status_json(statuses)
+        document["haproxy_security"] = (
+            haproxy_patch_level.status_json(level) if not level_error else {"error": level_error}
+        )
+        print(json.dumps(document, indent=2))
     else:
-        sys.stdout.write(render_status(statuses))
+        lines = [level_error] if level_error else haproxy_patch_level.status_lines(level)
+        sys.stdout.write("\n".join(lines) + "\n\n" + render_status(statuses))
     if all(s.error for s in statuses):
         return _fail("no HAProxy answered on its admin socket")
     return 0
+
+
+def _patch_level() -> tuple[haproxy_patch_level.PatchLevel | None, str]:
+    """The image's HAProxy patch level, or why it cannot be read."""
+    try:
+        return haproxy_patch_level.load(), ""
+    except haproxy_patch_level.PatchLevelError as exc:
+        return None, f"HAProxy patch level: unreadable build record: {exc}"
 
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:
@@ -329,6 +344,7 @@ def cmd_sbom_generate(args: argparse.Namespace) -> int:
         wheel_dirs=[Path(d) for d in args.wheel_dir],
         haproxy=Path(args.haproxy),
         haproxy_source_sha256=Path(args.haproxy_source_sha256),
+        haproxy_security=Path(args.haproxy_security) if args.haproxy_security else None,
     )
     try:
         document = generate(inputs)
@@ -541,6 +557,9 @@ def build_parser() -> Parser:
     generate.add_argument("--haproxy", default="/usr/local/bin/haproxy", help="HAProxy binary")
     generate.add_argument(
         "--haproxy-source-sha256", required=True, help="`sha256sum` line of the source tarball"
+    )
+    generate.add_argument(
+        "--haproxy-security", help="patch level the build wrote (haproxy/security-floor.sh)"
     )
 
     watchdog = add("watchdog", cmd_watchdog, "(internal) supervisord event listener")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from . import haproxy_patch_level
 from .auth_token import TokenFileError, read_token_file
 from .exposure import observed, planned
 from .host_facts import HostFacts
@@ -86,6 +87,51 @@ def check_haproxy(binary: str) -> Finding:
         return Finding(Level.FAIL, "haproxy", f"{binary} {version} lacks +{', +'.join(missing)}")
     shown = " ".join(f"+{f}" for alts in REQUIRED_FEATURES for f in alts if f in enabled)
     return Finding(Level.OK, "haproxy", f"{binary} {version} ({shown})")
+
+
+def check_patch_level(binary: str, path: str = haproxy_patch_level.SECURITY_PATH) -> list[Finding]:
+    """The patch level the build recorded: a WARN naming the missing fixes below the security
+    floor, and one naming fixes no release carried yet that this image's HAProxy runs."""
+    subject = "haproxy security floor"
+    path = path or haproxy_patch_level.SECURITY_PATH
+    try:
+        level = haproxy_patch_level.load(path)
+    except haproxy_patch_level.PatchLevelError as exc:
+        return [Finding(Level.WARN, subject, f"unreadable build record: {exc}")]
+    if level is None:
+        return [Finding(Level.WARN, subject, f"unknown: no build record at {path}")]
+    version = _binary_version(binary)
+    if version is not None and version.split("-", 1)[0] != level.version:
+        return [
+            Finding(
+                Level.WARN,
+                subject,
+                f"unknown for {binary} {version}: the build record {path} is for {level.version}",
+            )
+        ]
+    findings = []
+    if level.below_floor:
+        detail = f"WARNING: {level.headline()}. See {haproxy_patch_level.DOC}"
+        findings.append(Finding(Level.WARN, subject, detail))
+    else:
+        findings.append(Finding(Level.OK, subject, level.headline()))
+    reachable = [a for a in level.open if a.reachable]
+    if reachable:
+        named = ", ".join(f"{a.id} ({a.reach})" for a in reachable)
+        findings.append(
+            Finding(Level.WARN, "haproxy open fixes", f"no release was known to carry: {named}")
+        )
+    return findings
+
+
+def _binary_version(binary: str) -> str | None:
+    try:
+        result = subprocess.run(
+            [binary, "-v"], capture_output=True, text=True, timeout=15, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return parse_haproxy_vv(result.stdout)[0]
 
 
 def check_socat() -> Finding:
@@ -393,6 +439,7 @@ def run_checks(
     findings = [check_auth(effective)]
     if effective.values.enable_ha_proxy:
         findings.append(check_haproxy(effective.values.haproxy_binary_path))
+        findings += check_patch_level(effective.values.haproxy_binary_path)
         findings.append(check_socat())
     else:
         findings.append(Finding(Level.WARN, "RAY_SERVE_ENABLE_HA_PROXY", "0: Python proxy mode"))
@@ -417,6 +464,7 @@ def check_entry(
     findings = [
         Finding(Level.OK, "RAY_AUTH_MODE", "entry: runs no Ray and needs no token"),
         check_haproxy(values.haproxy_binary_path),
+        *check_patch_level(values.haproxy_binary_path),
     ]
     problem = private_dir_problem(values.state_dir)
     findings.append(
