@@ -593,6 +593,10 @@ def _cross_check(
         )
 
     _check_gcs_storage(values, role, error)
+    if role == Role.ENTRY:
+        from .entry_tls import check_tls_settings
+
+        check_tls_settings(values, error)
 
 
 def _check_gcs_storage(
