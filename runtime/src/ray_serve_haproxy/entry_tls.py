@@ -54,9 +54,17 @@ def check_tls_settings(values: Mapping[str, Any], error: Callable[..., None]) ->
     from .settings_loader import INVALID
 
     names = [
-        "entry_tls_cert", "entry_tls_key", "entry_tls_issuer_ca", "entry_tls_client_ca",
-        "entry_tls_server_names", "entry_plain_http", "entry_https_port",
-        "entry_grpc_tls_port", "http_port", "grpc_port", "metrics_port",
+        "entry_tls_cert",
+        "entry_tls_key",
+        "entry_tls_issuer_ca",
+        "entry_tls_client_ca",
+        "entry_tls_server_names",
+        "entry_plain_http",
+        "entry_https_port",
+        "entry_grpc_tls_port",
+        "http_port",
+        "grpc_port",
+        "metrics_port",
     ]
     if any(values.get(name) is INVALID for name in names):
         return
@@ -159,7 +167,7 @@ def write_certs(values: Settings, now: dt.datetime | None = None) -> list[str]:
     if result.problems:
         raise ValueError("; ".join(str(p) for p in result.problems))
     directory = certs_dir(values.state_dir)
-    directory.parent.mkdir(exist_ok=True, mode=0o700)
+    directory.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     directory.mkdir(exist_ok=True, mode=0o700)
     wanted = set()
     for item in result.loaded:
@@ -175,6 +183,7 @@ def write_certs(values: Settings, now: dt.datetime | None = None) -> list[str]:
         f"{item.source.cert_path}, valid until {item.leaf.not_valid_after_utc:%Y-%m-%d}"
         for item in result.loaded
     ]
-    lines += [f"WARNING {line}" for line in
-              result.soon_expiring(values.entry_tls_warn_days, moment)]
+    lines += [
+        f"WARNING {line}" for line in result.soon_expiring(values.entry_tls_warn_days, moment)
+    ]
     return lines

@@ -106,7 +106,9 @@ def discover(cert: str, key: str | None) -> tuple[list[Source], list[Problem]]:
             return [], [Problem(CERT_SETTING, cert, "no such file or directory")]
         return [Source(_stem(cert), cert, key)], []
     if key:
-        return [], [Problem(KEY_SETTING, key, f"only with a certificate file, not a directory ({cert})")]
+        return [], [
+            Problem(KEY_SETTING, key, f"only with a certificate file, not a directory ({cert})")
+        ]
     try:
         names = sorted(os.listdir(cert))
     except OSError as exc:
@@ -182,8 +184,12 @@ def load_source(
         key = serialization.load_pem_private_key(block.group(0), password=None)
     except TypeError:
         return None, [
-            Problem(key_setting, key_path, "the private key is encrypted; HAProxy needs it "
-                    "unencrypted (openssl pkey -in KEY -out KEY.plain)")
+            Problem(
+                key_setting,
+                key_path,
+                "the private key is encrypted; HAProxy needs it "
+                "unencrypted (openssl pkey -in KEY -out KEY.plain)",
+            )
         ]
     except (ValueError, x509.UnsupportedGeneralNameType) as exc:
         return None, [Problem(key_setting, key_path, f"not a usable private key ({exc})")]
@@ -191,23 +197,43 @@ def load_source(
     leaf = chain[0]
     if _spki(key.public_key()) != _spki(leaf.public_key()):
         problems.append(
-            Problem(key_setting, key_path, f"the private key does not match the certificate "
-                    f"{_subject(leaf)} in {cert_path}")
+            Problem(
+                key_setting,
+                key_path,
+                f"the private key does not match the certificate {_subject(leaf)} in {cert_path}",
+            )
         )
     for index, cert in enumerate(chain):
         which = "the certificate" if index == 0 else f"chain certificate #{index + 1}"
         if now < cert.not_valid_before_utc:
-            problems.append(Problem(CERT_SETTING, cert_path, f"{which} {_subject(cert)} is not "
-                                    f"valid before {_when(cert.not_valid_before_utc)}"))
+            problems.append(
+                Problem(
+                    CERT_SETTING,
+                    cert_path,
+                    f"{which} {_subject(cert)} is not "
+                    f"valid before {_when(cert.not_valid_before_utc)}",
+                )
+            )
         if now > cert.not_valid_after_utc:
-            problems.append(Problem(CERT_SETTING, cert_path, f"{which} {_subject(cert)} expired "
-                                    f"on {_when(cert.not_valid_after_utc)}"))
+            problems.append(
+                Problem(
+                    CERT_SETTING,
+                    cert_path,
+                    f"{which} {_subject(cert)} expired on {_when(cert.not_valid_after_utc)}",
+                )
+            )
     chain_problem = _chain_problem(chain, trust, trust_label)
     if chain_problem:
         problems.append(Problem(CERT_SETTING, cert_path, chain_problem))
     if not _sans(leaf):
-        problems.append(Problem(CERT_SETTING, cert_path, f"the certificate {_subject(leaf)} has "
-                                "no subjectAltName (DNS or IP): clients ignore the CN"))
+        problems.append(
+            Problem(
+                CERT_SETTING,
+                cert_path,
+                f"the certificate {_subject(leaf)} has "
+                "no subjectAltName (DNS or IP): clients ignore the CN",
+            )
+        )
     if problems:
         return None, problems
     return Loaded(source, chain, key), []
@@ -234,18 +260,22 @@ def _chain_problem(
     a root (self-signed) or issued by a CA of the trust bundle."""
     for index in range(len(chain) - 1):
         if not _issued_by(chain[index], chain[index + 1]):
-            return (f"chain broken: certificate #{index + 1} {_subject(chain[index])} is not "
-                    f"issued by the next one in the file, #{index + 2} "
-                    f"{_subject(chain[index + 1])} (order: the server's certificate first, "
-                    "then each issuer)")
+            return (
+                f"chain broken: certificate #{index + 1} {_subject(chain[index])} is not "
+                f"issued by the next one in the file, #{index + 2} "
+                f"{_subject(chain[index + 1])} (order: the server's certificate first, "
+                "then each issuer)"
+            )
     last = chain[-1]
     if last.issuer == last.subject and _issued_by(last, last):
         return None
     if any(ca.subject == last.issuer and _issued_by(last, ca) for ca in trust):
         return None
-    return (f"chain incomplete: {_subject(last)} is issued by {last.issuer.rfc4514_string()!r}, "
-            f"which is neither in the file nor in {trust_label}: append the intermediate(s) "
-            f"to the file, or set {ISSUER_SETTING} to the issuing CA")
+    return (
+        f"chain incomplete: {_subject(last)} is issued by {last.issuer.rfc4514_string()!r}, "
+        f"which is neither in the file nor in {trust_label}: append the intermediate(s) "
+        f"to the file, or set {ISSUER_SETTING} to the issuing CA"
+    )
 
 
 def _sans(cert: x509.Certificate) -> list[str]:
@@ -270,11 +300,13 @@ def covers(sans: Iterable[str], name: str) -> bool:
                     return True
             except ValueError:
                 continue
-        elif san == name:
-            return True
-        elif san.startswith("*.") and "." in name and name.split(".", 1)[1] == san[2:]:
+        elif san == name or _wildcard_covers(san, name):
             return True
     return False
+
+
+def _wildcard_covers(san: str, name: str) -> bool:
+    return san.startswith("*.") and "." in name and name.split(".", 1)[1] == san[2:]
 
 
 def _subject(cert: x509.Certificate) -> str:
@@ -326,7 +358,9 @@ def check_files(
             if not load_bundle(client_ca):
                 raise ValueError
         except OSError as exc:
-            problems.append(Problem(CLIENT_CA_SETTING, client_ca, f"cannot read it: {exc.strerror}"))
+            problems.append(
+                Problem(CLIENT_CA_SETTING, client_ca, f"cannot read it: {exc.strerror}")
+            )
         except ValueError:
             problems.append(Problem(CLIENT_CA_SETTING, client_ca, "no PEM certificate in it"))
     sources, found = discover(cert, key)
@@ -342,6 +376,11 @@ def check_files(
         for name in server_names:
             if not any(covers(sans, name) for sans in all_sans):
                 listed = "; ".join(",".join(s) for s in all_sans)
-                problems.append(Problem(NAMES_SETTING, cert, f"no certificate has {name!r} in its "
-                                        f"subjectAltName (they have: {listed})"))
+                problems.append(
+                    Problem(
+                        NAMES_SETTING,
+                        cert,
+                        f"no certificate has {name!r} in its subjectAltName (they have: {listed})",
+                    )
+                )
     return TlsFiles(tuple(loaded), tuple(problems))

@@ -88,8 +88,10 @@ def apply(values: Settings, before: dict[str, str], after: dict[str, str]) -> bo
     )
     if result.problems:
         for problem in result.problems:
-            log(f"WARNING new TLS files refused, HAProxy keeps its certificates: "
-                f"{problem.setting}: {problem}")
+            log(
+                f"WARNING new TLS files refused, HAProxy keeps its certificates: "
+                f"{problem.setting}: {problem}"
+            )
         return False
     sock = socket_path(values.state_dir)
     directory = certs_dir(values.state_dir)
@@ -100,9 +102,11 @@ def apply(values: Settings, before: dict[str, str], after: dict[str, str]) -> bo
                 continue
             new = not (directory / f"{name}.pem").exists()
             push(sock, directory, item, new)
-            log(f"certificate {name} {'added' if new else 'renewed'}: "
+            log(
+                f"certificate {name} {'added' if new else 'renewed'}: "
                 f"{item.leaf.subject.rfc4514_string()}, valid until "
-                f"{item.leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+                f"{item.leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+            )
         current = {item.source.name for item in result.loaded}
         for stale in sorted(p.stem for p in directory.glob("*.pem")):
             if stale not in current:
@@ -117,8 +121,9 @@ def apply(values: Settings, before: dict[str, str], after: dict[str, str]) -> bo
 def log_expiry(values: Settings) -> None:
     assert values.entry_tls_cert is not None
     now = dt.datetime.now(dt.UTC)
-    result = check_files(values.entry_tls_cert, values.entry_tls_key,
-                         values.entry_tls_issuer_ca, None, (), now=now)
+    result = check_files(
+        values.entry_tls_cert, values.entry_tls_key, values.entry_tls_issuer_ca, None, (), now=now
+    )
     for line in result.soon_expiring(values.entry_tls_warn_days, now):
         log(f"WARNING {line}")
 
