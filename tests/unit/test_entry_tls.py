@@ -300,3 +300,13 @@ def test_local_ca_makes_a_verifiable_server_and_client_certificate(tmp_path: Pat
     )
     assert oct((tmp_path / "tls").stat().st_mode & 0o777) == "0o700"
     assert dt.datetime.now(dt.UTC) < result.loaded[0].leaf.not_valid_after_utc
+
+
+def test_the_image_gets_the_cryptography_the_tests_use() -> None:
+    """The runtime checks certificates with `cryptography`, which the image has through Ray
+    (requirements/image.lock); the dev venv pins the same version."""
+    repo = Path(__file__).resolve().parents[2]
+    lock = (repo / "requirements" / "image.lock").read_text()
+    dev = (repo / "requirements" / "dev.txt").read_text()
+    pinned = [ln for ln in dev.splitlines() if ln.startswith("cryptography==")]
+    assert pinned and f"\n{pinned[0]} \\" in lock, (pinned, "not in requirements/image.lock")
