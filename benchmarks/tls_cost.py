@@ -44,7 +44,8 @@ defaults
     timeout server 30s
 frontend node
     bind :8000
-    http-request return status 200 content-type application/json string '{"/hello":"hello"}' if { path /-/routes }
+    acl routes path /-/routes
+    http-request return status 200 content-type application/json string '{"/hello":"hi"}' if routes
     http-request return status 200 content-type text/plain string ok if { path /-/healthz }
     http-request return status 200 content-type application/json string '{"app":"hello"}'
 """
@@ -169,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                 break
             except (RuntimeError, OSError) as exc:
                 if time.monotonic() > deadline:
-                    raise SystemExit(f"entry not serving: {exc}\n{entry.logs().decode()[-2000:]}")
+                    logs = entry.logs().decode()[-2000:]
+                    raise SystemExit(f"entry not serving: {exc}\n{logs}") from exc
                 time.sleep(0.5)
         version = entry.exec_run(["/usr/local/bin/haproxy", "-v"]).output.decode().split("\n")[0]
         rows: dict[str, dict[str, float]] = {}

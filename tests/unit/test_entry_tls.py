@@ -310,3 +310,14 @@ def test_the_image_gets_the_cryptography_the_tests_use() -> None:
     dev = (repo / "requirements" / "dev.txt").read_text()
     pinned = [ln for ln in dev.splitlines() if ln.startswith("cryptography==")]
     assert pinned and f"\n{pinned[0]} \\" in lock, (pinned, "not in requirements/image.lock")
+
+
+def test_a_client_ca_path_haproxy_cannot_read_unquoted_is_refused(
+    tmp_path: Path, load: Load
+) -> None:
+    env = good(tmp_path)
+    spaced = tmp_path / "my ca.crt"
+    spaced.write_bytes((tmp_path / "ca.crt").read_bytes())
+    report = refusal(load, **env, RSH_ENTRY_PLAIN_HTTP="off", RSH_ENTRY_TLS_CLIENT_CA=str(spaced))
+    assert "RSH_ENTRY_TLS_CLIENT_CA" in report and "contains a space" in report, report
+    assert "no PEM certificate" not in report, report

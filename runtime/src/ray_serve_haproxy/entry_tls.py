@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,13 @@ def check_tls_settings(values: Mapping[str, Any], error: Callable[..., None]) ->
             "entry_plain_http",
             "required with RSH_ENTRY_TLS_CERT; allowed: `off`, `redirect` or `serve`",
             value="",
+        )
+    client_ca = values["entry_tls_client_ca"]
+    if client_ca and re.search(r"[\s'\"#\\]", client_ca):
+        # HAProxy reads it unquoted from the config (`ca-file`).
+        error(
+            "entry_tls_client_ca",
+            "contains a space, quote, '#' or backslash; allowed: a path without them",
         )
     ports = {
         "http_port": values["http_port"],
