@@ -86,7 +86,7 @@ def test_tls_configs_are_accepted_by_the_images_haproxy(
         for k, v in settings.items()
     )
     result = image_runner.sh(
-        f"env RSH_STATE_DIR={STATE} RSH_ENTRY_NODES=head,worker {env} "
+        f"export RSH_STATE_DIR={STATE} RSH_ENTRY_NODES=head,worker {env}; "
         f"ray-serve-haproxy entry --render-only && haproxy -c -f {STATE}/entry-haproxy.cfg "
         f"&& ls -l {STATE}/tls/certs; ray-serve-haproxy check --role entry --no-ports",
         token=False,

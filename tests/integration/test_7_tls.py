@@ -239,9 +239,28 @@ def test_https_verified_by_curl_and_requests_with_alpn_and_hsts(
     answer = requests.get(web.url("/hello"), verify=pki.ca_file, timeout=10)
     assert answer.status_code == 200 and answer.json().get("app") == "hello", answer.text[:300]
     assert answer.headers.get("strict-transport-security") == "max-age=600", answer.headers
-    old = curl("--tls-max", "1.1", "--tlsv1.0", "--cacert", pki.ca_file, web.url("/hello"))
-    assert old.returncode != 0, f"TLS 1.1 was accepted: {old.stdout[:200]}"
     context = ssl.create_default_context(cafile=pki.ca_file)
+    # The client offers what the entry must refuse: TLS 1.1; TLS 1.2 with a CBC (non-AEAD) suite.
+    for low, ciphers in (
+        (ssl.TLSVersion.TLSv1_1, "DEFAULT:@SECLEVEL=0"),
+        (ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0"),
+    ):
+        old = ssl.create_default_context(cafile=pki.ca_file)
+        old.minimum_version = old.maximum_version = low
+        old.set_ciphers(ciphers)
+        with (
+            pytest.raises(ssl.SSLError),
+            socket.create_connection(("127.0.0.1", web.https), timeout=5) as raw,
+            old.wrap_socket(raw, server_hostname="localhost"),
+        ):
+            pass
+    tls12 = ssl.create_default_context(cafile=pki.ca_file)
+    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+    with (
+        socket.create_connection(("127.0.0.1", web.https), timeout=5) as raw,
+        tls12.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        assert tls.version() == "TLSv1.2" and "GCM" in tls.cipher()[0], tls.cipher()
     with (
         socket.create_connection(("127.0.0.1", web.https), timeout=5) as raw,
         context.wrap_socket(raw, server_hostname="localhost") as tls,
@@ -288,7 +307,7 @@ def test_grpc_over_tls_with_a_secure_channel(
     web = entries["web"]
     ca = Path(pki.ca_file).read_bytes()
     with grpc.secure_channel(
-        f"localhost:{web.grpcs}", grpc.ssl_channel_credentials(root_certificates=ca)
+        f"127.0.0.1:{web.grpcs}", grpc.ssl_channel_credentials(root_certificates=ca)
     ) as channel:
         stub = demo_pb2_grpc.GreeterStub(channel)
         reply = stub.SayHello(demo_pb2.HelloRequest(name="tls"), metadata=METADATA, timeout=10)
@@ -301,7 +320,7 @@ def test_grpc_over_tls_with_a_secure_channel(
         assert len(replies) == 3
     other = make_ca("someone else's CA").cert_pem()
     with grpc.secure_channel(
-        f"localhost:{web.grpcs}", grpc.ssl_channel_credentials(root_certificates=other)
+        f"127.0.0.1:{web.grpcs}", grpc.ssl_channel_credentials(root_certificates=other)
     ) as channel:
         with pytest.raises(grpc.RpcError) as refused:
             demo_pb2_grpc.GreeterStub(channel).SayHello(
@@ -335,7 +354,7 @@ def test_mutual_tls_with_and_without_a_client_certificate(
         private_key=client_pem[client_pem.index(b"-----BEGIN PRIVATE KEY") :],
         certificate_chain=client_pem[: client_pem.index(b"-----BEGIN PRIVATE KEY")],
     )
-    with grpc.secure_channel(f"localhost:{mtls.grpcs}", creds) as channel:
+    with grpc.secure_channel(f"127.0.0.1:{mtls.grpcs}", creds) as channel:
         reply = demo_pb2_grpc.GreeterStub(channel).SayHello(
             demo_pb2.HelloRequest(name="mtls"), metadata=METADATA, timeout=10
         )
