@@ -1,4 +1,5 @@
-"""TLS at the entry: settings checks, the composed certificate directory, the template's values.
+"""TLS at the entry: the composed certificate directory and the template's values (the settings'
+checks: settings_rules/entry_tls.py).
 
 HAProxy loads one PEM per certificate (chain, then key) from a private directory under
 RSH_STATE_DIR, never the operator's files themselves: every file is checked first (tls_files.py),
@@ -10,13 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .settings import Settings, spec_by_env
+from .settings import Settings
 from .state_dir import write_atomic
 
 TLS_DIR = "tls"
@@ -35,92 +34,10 @@ TLS12_CIPHERS = ":".join(
     )
 )
 TLS13_CIPHERSUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
-# Settings that mean something only with RSH_ENTRY_TLS_CERT.
-_NEEDS_CERT = (
-    "entry_tls_key",
-    "entry_tls_issuer_ca",
-    "entry_tls_client_ca",
-    "entry_plain_http",
-    "entry_hsts_max_age_s",
-    "entry_tls_redirect_port",
-)
 
 
 def certs_dir(state_dir: str) -> Path:
     return Path(state_dir) / TLS_DIR / CERTS_DIR
-
-
-def check_tls_settings(values: Mapping[str, Any], error: Callable[..., None]) -> None:
-    """Cross-checks of the entry's TLS settings and every check of their files (exit 2)."""
-    from .settings_loader import INVALID
-
-    names = [
-        "entry_tls_cert",
-        "entry_tls_key",
-        "entry_tls_issuer_ca",
-        "entry_tls_client_ca",
-        "entry_tls_server_names",
-        "entry_plain_http",
-        "entry_https_port",
-        "entry_grpc_tls_port",
-        "http_port",
-        "grpc_port",
-        "metrics_port",
-    ]
-    if any(values.get(name) is INVALID for name in names):
-        return
-    if values["entry_tls_cert"] is None:
-        for name in _NEEDS_CERT:
-            if values[name] is not None:
-                error(name, "only with RSH_ENTRY_TLS_CERT (TLS is off); allowed: unset")
-        return
-    if values["entry_plain_http"] is None:
-        error(
-            "entry_plain_http",
-            "required with RSH_ENTRY_TLS_CERT; allowed: `off`, `redirect` or `serve`",
-            value="",
-        )
-    client_ca = values["entry_tls_client_ca"]
-    if client_ca and re.search(r"[\s'\"#\\]", client_ca):
-        # HAProxy reads it unquoted from the config (`ca-file`).
-        error(
-            "entry_tls_client_ca",
-            "contains a space, quote, '#' or backslash; allowed: a path without them",
-        )
-    ports = {
-        "http_port": values["http_port"],
-        "grpc_port": values["grpc_port"],
-        "metrics_port": values["metrics_port"],
-    }
-    for name in ("entry_https_port", "entry_grpc_tls_port"):
-        port = values[name]
-        clash = [other for other, used in ports.items() if port and used == port]
-        if clash:
-            env = spec_by_env_name(clash[0])
-            error(name, f"the same port as {env}; allowed: a port of its own")
-        if port:
-            ports[name] = port
-    from .tls_files import check_files
-
-    result = check_files(
-        values["entry_tls_cert"],
-        values["entry_tls_key"],
-        values["entry_tls_issuer_ca"],
-        values["entry_tls_client_ca"],
-        values["entry_tls_server_names"],
-    )
-    field_of = {spec.env: name for name, spec in _specs()}
-    for problem in result.problems:
-        name = field_of.get(problem.setting, "entry_tls_issuer_ca")
-        error(name, str(problem), value=values[name] or "")
-
-
-def _specs() -> list[tuple[str, Any]]:
-    return [(name, spec) for env, (name, spec) in spec_by_env().items()]
-
-
-def spec_by_env_name(field_name: str) -> str:
-    return next(env for env, (name, _) in spec_by_env().items() if name == field_name)
 
 
 @dataclass(frozen=True)
