@@ -94,7 +94,8 @@ def test_tls_configs_are_accepted_by_the_images_haproxy(
         volumes={str(tmp_path): {"bind": MOUNT, "mode": "ro"}},
     )
     assert result.exit_code == 0, result.output
-    assert "Configuration file is valid" in result.output, result.output
+    # `haproxy -c` exits 0 when it loads the config (with warnings it says "Warnings were found").
+    assert "[ALERT]" not in result.output, result.output
     assert re.search(r"-rw------- .* server\.pem", result.output), result.output
     assert "OK    RSH_ENTRY_TLS_CERT: 1 certificate(s)" in result.output, result.output
     assert os.path.exists(tmp_path / "server.pem")
