@@ -5,8 +5,11 @@
 # Ray's token authentication is on: the first run creates the cluster's token in .secrets/
 # (scripts/ray-token.sh; git-ignored, mode 0700), which compose hands to every node as a secret.
 #
-# Usage: scripts/cluster-up.sh [--build] [extra `docker compose up` args, e.g. --scale worker=3]
+# Usage: scripts/cluster-up.sh [--build] [--tls] [extra `docker compose up` args, e.g. --scale worker=3]
 #   --build   rebuild the image even when it exists (scripts/build-image.sh; cached, quick)
+#   --tls     (or RSH_TLS=1) also HTTPS on 127.0.0.1:8443 and gRPC over TLS on 127.0.0.1:9443
+#             (compose.tls.yaml), with a local CA and a certificate for localhost/127.0.0.1
+#             made in .secrets/tls/ (scripts/tls-local.sh); plain HTTP stays on :8000
 # Env: RSH_IMAGE (default ray-serve-haproxy:latest), RSH_HTTP_HOST_PORT (8000),
 #      RSH_DASHBOARD_HOST_PORT (8265), RSH_METRICS_HOST_PORT (9101), RSH_GRPC_HOST_PORT (9000),
 #      RSH_WAIT_TIMEOUT (600 s), COMPOSE_PROFILES=observability (also Prometheus,
@@ -18,10 +21,15 @@ cd "$(dirname "$0")/.."
 log() { printf 'cluster-up: %s\n' "$*" >&2; }
 
 build=0
-if [ "${1:-}" = "--build" ]; then
-  build=1
+tls=${RSH_TLS:-0}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) build=1 ;;
+    --tls) tls=1 ;;
+    *) break ;;
+  esac
   shift
-fi
+done
 image=${RSH_IMAGE:-ray-serve-haproxy:latest}
 export RSH_IMAGE=$image
 
@@ -52,9 +60,16 @@ if [ -n "${RSH_RAY_TOKEN_FILE:-}" ] && [ "$RSH_RAY_TOKEN_FILE" != "$node_token" 
   log "using RSH_RAY_TOKEN_FILE=$RSH_RAY_TOKEN_FILE for the nodes (not $node_token)"
 fi
 
+# TLS at the entry (docs/tls.md): the local CA and certificate, then compose.tls.yaml on top.
+compose_files=(-f compose.yaml)
+if [ "$tls" = 1 ]; then
+  ca_file=$(bash scripts/tls-local.sh)
+  compose_files+=(-f compose.tls.yaml)
+fi
+
 log "starting head, workers and the entry; waiting until the demo apps are served (first start: about a minute)"
 start=$(date +%s)
-if ! docker compose up --detach --wait --wait-timeout "${RSH_WAIT_TIMEOUT:-600}" "$@"; then
+if ! docker compose "${compose_files[@]}" up --detach --wait --wait-timeout "${RSH_WAIT_TIMEOUT:-600}" "$@"; then
   log "the cluster did not become healthy; recent logs:"
   docker compose logs --tail 60 >&2 || true
   docker compose ps >&2 || true
@@ -82,3 +97,14 @@ cat <<EOF
   Stop:                             docker compose down      (-v: also forget the cluster's state)
 
 EOF
+if [ "$tls" = 1 ]; then
+  https=${RSH_HTTPS_HOST_PORT:-8443}
+  cat <<EOF
+  TLS at the entry (docs/tls.md), verified against the local CA ${ca_file}:
+    HTTPS (HTTP/2 or 1.1 by ALPN):  curl --cacert ${ca_file} https://localhost:${https}/hello
+    gRPC over TLS:                  localhost:${RSH_GRPC_TLS_HOST_PORT:-9443}   (grpc.ssl_channel_credentials(root_certificates=<that file>))
+    Mutual TLS, to try:             ${ca_file%/*}/client.pem (with RSH_ENTRY_TLS_CLIENT_CA, docs/tls.md)
+    Stop:                           docker compose -f compose.yaml -f compose.tls.yaml down
+
+EOF
+fi

@@ -312,6 +312,20 @@ CASES = [
         {"RAY_REDIS_ADDRESS": "redis:6379", "RAY_external_storage_namespace": "prod"},
     ),
     Case(R.redis_has_namespace, {"RAY_REDIS_ADDRESS": "redis:6379"}, role=Role.WORKER),
+    # Entry TLS (every bad file: tests/unit/test_entry_tls.py).
+    Case(R.entry_tls_checked, {}, role=Role.ENTRY),
+    Case(
+        R.entry_tls_checked,
+        {"RSH_ENTRY_PLAIN_HTTP": "serve"},
+        [("RSH_ENTRY_PLAIN_HTTP", "serve", "only with RSH_ENTRY_TLS_CERT")],
+        role=Role.ENTRY,
+    ),
+    Case(
+        R.entry_tls_checked,
+        {"RSH_ENTRY_TLS_CERT": "{tmp}/a-file", "RSH_ENTRY_PLAIN_HTTP": "serve"},
+        [("RSH_ENTRY_TLS_CERT", "{tmp}/a-file", "{tmp}/a-file: no PEM certificate in it")],
+        role=Role.ENTRY,
+    ),
 ]
 
 
@@ -350,7 +364,7 @@ def test_rule(case: Case, context: Callable[[Case], RuleContext], tmp_path: Path
 def test_every_rule_is_registered_once_and_has_a_refused_and_a_passing_case() -> None:
     defined = {
         fn
-        for module in (R.ports, R.node, R.haproxy, R.paths, R.gcs)
+        for module in (R.ports, R.node, R.haproxy, R.paths, R.gcs, R.entry_tls)
         for name, fn in inspect.getmembers(module, inspect.isfunction)
         if fn.__module__ == module.__name__
         and not name.startswith("_")

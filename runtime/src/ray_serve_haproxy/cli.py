@@ -135,6 +135,15 @@ def cmd_entry(args: argparse.Namespace) -> int:
     write_atomic(haproxy_config, render_haproxy_config(values))
     supervisor_config = Path(values.state_dir) / SUPERVISOR_CONF
     write_atomic(supervisor_config, render_entry_supervisor_config(effective))
+    if values.entry_tls_cert:
+        from .entry_tls import write_certs
+
+        try:
+            tls_lines = write_certs(values)
+        except ValueError as exc:  # a file changed since the settings were checked
+            return _fail(f"RSH_ENTRY_TLS_CERT: {exc}; nothing was started", EXIT_INVALID_SETTINGS)
+        for line in tls_lines:
+            print(f"ray-serve-haproxy: {line}", flush=True)
     if args.render_only:
         print(haproxy_config)
         print(supervisor_config)

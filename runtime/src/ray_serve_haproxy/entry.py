@@ -67,6 +67,8 @@ def node_servers(values: Settings) -> list[NodeServer]:
 
 
 def render_haproxy_config(values: Settings, state_dir: str | None = None) -> str:
+    from .entry_tls import plan as tls_plan
+
     nodes = node_servers(values)
     return (
         template_environment()
@@ -97,6 +99,7 @@ def render_haproxy_config(values: Settings, state_dir: str | None = None) -> str
             metrics_port=values.metrics_port,
             slots=values.entry_slots,
             nodes=nodes,
+            tls=tls_plan(values, state_dir),
         )
     )
 

@@ -473,10 +473,15 @@ def check_entry(
         else Finding(Level.OK, values.state_dir, "private (mode 0700), or created so at start")
     )
     findings += check_resources(effective, facts)
+    findings += check_entry_tls(effective)
     if ports and not running:
         own = [("RSH_HTTP_PORT", values.http_port, "0.0.0.0")]
         if values.grpc_port:
             own.append(("RSH_GRPC_PORT", values.grpc_port, "0.0.0.0"))
+        if values.entry_tls_cert:
+            own.append(("RSH_ENTRY_HTTPS_PORT", values.entry_https_port, "0.0.0.0"))
+            if values.grpc_port and values.entry_grpc_tls_port:
+                own.append(("RSH_ENTRY_GRPC_TLS_PORT", values.entry_grpc_tls_port, "0.0.0.0"))
         own.append(
             ("RAY_SERVE_HAPROXY_METRICS_PORT", values.metrics_port, values.entry_metrics_host)
         )
@@ -484,4 +489,27 @@ def check_entry(
             problem = bind_problem(port, host)
             level = Level.FAIL if problem else Level.OK
             findings.append(Finding(level, f"tcp {host}:{port} ({name})", problem or "free"))
+    return findings
+
+
+def check_entry_tls(effective: EffectiveSettings) -> list[Finding]:
+    """The entry's certificates (the settings' checks passed): WARN when one expires within
+    RSH_ENTRY_TLS_WARN_DAYS."""
+    values = effective.values
+    if not values.entry_tls_cert:
+        return [Finding(Level.OK, "RSH_ENTRY_TLS_CERT", "unset: TLS off, plain HTTP only")]
+    import datetime as dt
+
+    from .tls_files import check_files
+
+    now = dt.datetime.now(dt.UTC)
+    result = check_files(
+        values.entry_tls_cert, values.entry_tls_key, values.entry_tls_issuer_ca, None, (), now=now
+    )
+    soon = result.soon_expiring(values.entry_tls_warn_days, now)
+    findings = [Finding(Level.WARN, "RSH_ENTRY_TLS_CERT", line) for line in soon]
+    if not soon:
+        until = min((i.leaf.not_valid_after_utc for i in result.loaded), default=None)
+        detail = f"{len(result.loaded)} certificate(s), the first to expire on {until:%Y-%m-%d}"
+        findings.append(Finding(Level.OK, "RSH_ENTRY_TLS_CERT", detail))
     return findings

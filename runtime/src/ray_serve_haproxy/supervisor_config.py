@@ -173,4 +173,8 @@ def render_entry_supervisor_config(
         # Like a node's stop: the soft stop lets requests in flight finish for at most
         # RSH_SHUTDOWN_TIMEOUT_S (hard-stop-after may be far longer), then supervisord kills.
         stopwaitsecs=values.shutdown_timeout_s,
+        # Certificate renewal (tls_watch.py), only with TLS on.
+        tls_watch_command=[python, "-m", "ray_serve_haproxy.tls_watch"]
+        if values.entry_tls_cert
+        else None,
     )

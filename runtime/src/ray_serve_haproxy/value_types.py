@@ -496,3 +496,21 @@ class EntryNodeList(ValueType[tuple[EntryNode, ...]]):
 
     def render(self, value: tuple[EntryNode, ...]) -> str:
         return ",".join(str(node) for node in value)
+
+
+class ServerNameList(ValueType[tuple[str, ...]]):
+    """Names clients use for a TLS server: DNS names (a leading `*.` allowed) or IP addresses."""
+
+    @property
+    def allowed(self) -> str:
+        return "comma-separated DNS names or IP addresses, e.g. api.example.com,127.0.0.1"
+
+    def parse(self, raw: str) -> tuple[str, ...]:
+        names = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+        for name in names:
+            if not _valid_host(name.removeprefix("*.")):
+                raise self.refuse(f"{name!r} is neither a DNS name nor an IP address")
+        return names
+
+    def render(self, value: tuple[str, ...]) -> str:
+        return ",".join(value)

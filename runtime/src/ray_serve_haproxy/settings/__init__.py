@@ -6,7 +6,8 @@ command and the docs' settings table (docs.py) are all generated from these decl
 
 To add a setting, add a field to the group module it belongs to (haproxy_core.py, timeouts.py,
 health_checks.py, file_paths.py, observability.py, ingress.py, runtime.py, network.py,
-auth.py, gcs.py, entry.py), at the place you want its row in the docs' table, then regenerate
+auth.py, gcs.py, entry.py, entry_tls.py), at the place you want its row in the docs' table,
+then regenerate
 the docs (`ray-serve-haproxy settings-table --write ...`). A rule that ties it to other
 settings goes in settings_rules.py. A new group: add it to `Group` (spec.py, the docs' order),
 give it a module with a frozen dataclass like the others, and list that class in `Settings`
@@ -24,6 +25,7 @@ from typing import Any, cast
 
 from .auth import AuthSettings
 from .entry import EntrySettings
+from .entry_tls import EntryTlsSettings
 from .file_paths import FilePathSettings
 from .gcs import GCS_MEMORY, GCS_ROCKSDB, GcsSettings
 from .haproxy_core import HAProxyCoreSettings
@@ -70,9 +72,10 @@ __all__ = [
 
 
 # Dataclasses take the fields of the LAST base first: read this list bottom-up for the order
-# of `config` and of the docs (HAProxy core first, entry last).
+# of `config` and of the docs (HAProxy core first, entry TLS last).
 @dataclass(frozen=True)
 class Settings(
+    EntryTlsSettings,
     EntrySettings,
     GcsSettings,
     NetworkSettings,

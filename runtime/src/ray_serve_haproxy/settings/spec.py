@@ -25,6 +25,7 @@ class Group(StrEnum):
     AUTH = "Token authentication"
     GCS = "GCS fault tolerance"
     ENTRY = "Entry (HAProxy in front of every node)"
+    ENTRY_TLS = "Entry TLS (HTTPS and gRPC over TLS at the entry)"
 
 
 @dataclass(frozen=True)

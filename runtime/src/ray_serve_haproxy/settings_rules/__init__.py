@@ -2,14 +2,15 @@
 
 A value that failed to parse is already reported: every rule skips it (`ctx.valid`). Every rule
 runs, so the user sees all problems at once. To add a rule, write a function in the module of
-its topic (ports, node, haproxy, paths, gcs) that calls `ctx.error(field, problem)` with a
-problem ending in "allowed: ...", add it to `RULES`, and test its error and its passing case
+its topic (ports, node, haproxy, paths, gcs, entry_tls) that calls `ctx.error(field, problem)`
+with a problem ending in "allowed: ...", add it to `RULES`, and test its error and its passing case
 in tests/unit/test_settings_rules.py.
 """
 
 from __future__ import annotations
 
 from .context import INVALID, Role, Rule, RuleContext, SettingError, Source, render
+from .entry_tls import entry_tls_checked
 from .gcs import (
     one_fault_tolerant_storage,
     redis_has_namespace,
@@ -78,6 +79,7 @@ RULES: tuple[Rule, ...] = (
     serve_config_readable,
     worker_has_head_address,
     entry_has_nodes,
+    entry_tls_checked,
     one_fault_tolerant_storage,
     storage_path_only_with_rocksdb,
     redis_password_needs_address,
