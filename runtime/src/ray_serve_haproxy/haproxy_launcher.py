@@ -4,7 +4,7 @@ Ray's HAProxyManager writes <dir>/<node id>/haproxy.cfg, then runs `<binary> -db
 ...` on every start and reload. This launcher, in between:
   1. applies RSH_ACCESS_LOG to that file (access_log.py), under Ray's own lock on it, lets
      HAProxy close idle HTTP/2 connections soon after a reload (h2_idle_close.py) and bounds
-     the wait of a request that finds no replica UP (fallback_bound.py, RSH_NO_REPLICA_TIMEOUT_S);
+     the wait of a request that finds no replica UP (fallback_bound.py);
   2. when the log target is `stdout`, points HAProxy's standard output at the container's
      (RSH_CONTAINER_STDOUT, PID 1's stdout), so HAProxy writes the access log itself: no
      syslog round trip, no relay process. Ray sends HAProxy's stdout to a file per reload,
@@ -19,8 +19,8 @@ container's stderr: the node serves, only the access-log mode and the HTTP/2 idl
 apply.
 
 Only the standard library, access_log.py, h2_idle_close.py, fallback_bound.py and
-haproxy_takeover.py are imported, and few of them: this runs on every HAProxy start, so every import adds to the time a
-reload takes.
+haproxy_takeover.py are imported, and few of them: this runs on every HAProxy start, so every
+import adds to the time a reload takes.
 """
 
 from __future__ import annotations
