@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from ray_serve_haproxy import haproxy_launcher
 from ray_serve_haproxy.access_log import AccessLogMode
 from ray_serve_haproxy.fallback_bound import ENV, MARK, edit
 from ray_serve_haproxy.haproxy_launcher import prepare
+from ray_serve_haproxy.settings_loader import EffectiveSettings, InvalidSettings
 
 pytestmark = pytest.mark.unit
 
@@ -90,3 +92,11 @@ def test_the_launcher_applies_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert haproxy_launcher.no_replica_timeout_s() == 0
     monkeypatch.delenv(ENV)
     assert haproxy_launcher.no_replica_timeout_s() == 0
+
+
+def test_the_setting_is_validated(load: Callable[..., EffectiveSettings]) -> None:
+    assert load(RSH_NO_REPLICA_TIMEOUT_S="0").values.no_replica_timeout_s == 0
+    assert load(RSH_NO_REPLICA_TIMEOUT_S="45").values.no_replica_timeout_s == 45
+    for bad in ("-1", "10s", "soon"):
+        with pytest.raises(InvalidSettings, match="RSH_NO_REPLICA_TIMEOUT_S"):
+            load(RSH_NO_REPLICA_TIMEOUT_S=bad)
