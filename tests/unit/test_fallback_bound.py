@@ -78,6 +78,15 @@ def test_a_backend_with_no_replica_at_all_bounds_every_request() -> None:
     )
     edited = edit(text, 10)
     assert "    http-request set-var(txn.rsh_no_replica) bool(true)\n" in edited
+    # Replicas it cannot name (server-template): left as Ray wrote it.
+    slots = text.replace(
+        "backend http-plain\n", "backend http-plain\n    server-template r 4 x:1\n"
+    )
+    slots = slots.replace(
+        "    server SERVE_REPLICA_a 10.0.0.3:30000 check\n",
+        "    server SERVE_PROXY_ACTOR-fallback-x 10.0.0.2:8500 check backup\n",
+    )
+    assert section(edit(slots, 10), "backend http-plain") == section(slots, "backend http-plain")
     assert section(edited, "backend http-plain") == section(text, "backend http-plain")
 
 

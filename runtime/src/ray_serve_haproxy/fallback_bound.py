@@ -70,6 +70,8 @@ def edit(text: str, timeout_s: int) -> str:
         body = lines[header + 1 : end]
         if len(words) < 2 or any(line.strip().startswith(MARK) for line in body):
             continue
+        if any(line.split()[:1] == ["server-template"] for line in body):
+            continue  # replicas this edit cannot name (not how Ray 2.60 writes them)
         servers = [line.split() for line in body if line.split()[:1] == ["server"]]
         backups = [w for w in servers if "backup" in w[3:]]
         if not backups or any("h2" in w[3:] for w in backups):
