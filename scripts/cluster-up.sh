@@ -62,7 +62,7 @@ cat <<EOF
                                     ray job submit --address http://127.0.0.1:${dashboard} -- python -c 'print(1)'
                                     serve deploy --address http://127.0.0.1:${dashboard} examples/demo/serve_config.yaml
   The head's HAProxy metrics:       http://127.0.0.1:${RSH_METRICS_HOST_PORT:-9101}/metrics
-  gRPC demo (app "greeter"):        127.0.0.1:${RSH_GRPC_HOST_PORT:-9000}   (README "gRPC")
+  gRPC demo (app "greeter"):        127.0.0.1:${RSH_GRPC_HOST_PORT:-9000}   (docs/grpc.md)
   The entry's view of the nodes:    docker compose exec entry ray-serve-haproxy status
   HAProxy's view of the replicas:   docker compose exec head ray-serve-haproxy status
   Access log:                       docker compose logs -f head

@@ -28,6 +28,8 @@ mapfile -t yaml_files < <(git ls-files -co --exclude-standard '*.yaml' '*.yml')
 
 run "ruff check" "$bin/ruff" check .
 run "ruff format" "$bin/ruff" format --check --diff .
+# Every relative link and anchor of the Markdown docs resolves (markdown-it-py, GitHub's anchors).
+run "docs links" "$bin/python" tests/docs/links.py
 run "mypy --strict runtime" "$bin/mypy" --config-file runtime/pyproject.toml runtime/src
 run "hadolint" "$bin/hadolint" --config .hadolint.yaml "${dockerfiles[@]}"
 run "shellcheck" "$bin/shellcheck" --external-sources "${shell_files[@]}"
