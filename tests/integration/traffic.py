@@ -19,10 +19,12 @@ HTTP_CLIENTS = 24
 GRPC_CLIENTS = 8
 # The slowest successful request through a fault where a replica of its app survives, whenever
 # it was sent (during the fault too): the nodes' HAProxy give up connecting to a dead replica
-# after 1 s (compose) and the entry to a dead node after 500 ms, each retrying elsewhere, so a
-# request is never held for long. Measured: see docs/latency-and-retries.md (the slowest well
-# under 2 s in every fault test); the bound leaves a wide margin on a shared 2-core machine.
-SLOWEST_OK_S = 5.0
+# after 1 s (compose) and the entry to a dead node after 500 ms, each retrying elsewhere, so no
+# request is held for long. Measured (docs/latency-and-retries.md): at most 3.5 s (worker loss,
+# a request sent 15 s after the kill, while Serve's replacements started on a machine shared
+# with image builds); under 2.5 s in every other fault. Below the clients' own 10 s timeouts,
+# so that it still means something.
+SLOWEST_OK_S = 8.0
 
 
 class Snapshots(Protocol):
