@@ -46,7 +46,7 @@ class ObservabilitySettings:
             "going down, still are). The runtime's HAProxy launcher applies it to the config "
             "Ray generates; requests dropped here cost no log line anywhere. Default `errors`: "
             "about half the CPU per request of `all` on the node taking the traffic, and no "
-            'log growth from healthy traffic (docs/operators.md, "Access log").',
+            'log growth from healthy traffic (docs/operating.md, "Access log").',
             default=AccessLogMode.ERRORS.value,
         )
     )
