@@ -147,6 +147,9 @@ COPY --from=venv /opt/venv /opt/venv
 COPY --from=haproxy-builder /out/usr/local/bin/haproxy /usr/local/bin/haproxy
 COPY examples/demo /opt/ray-serve-haproxy/examples/demo
 COPY --from=grpc-codegen /out/ /opt/ray-serve-haproxy/examples/demo/
+# Prometheus alert and recording rules for this image's metrics (docs/monitoring.md), for
+# operators who load them from the image.
+COPY monitoring/prometheus/rules/ /opt/ray-serve-haproxy/monitoring/prometheus/rules/
 
 # Non-root user with a fixed uid; it owns every directory Ray and HAProxy write to.
 # The HAProxy directory is 0700: Ray creates the admin socket in it with mode 666.

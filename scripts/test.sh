@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/bootstrap-docker.sh
-bash scripts/build-image.sh
+# The image and the Prometheus of the observability profile (tests/integration/test_8_monitoring.py).
+bash scripts/build-image.sh default prometheus
 venv=$(bash scripts/dev-env.sh)
 "$venv/bin/python" -m pytest "$@"

@@ -53,6 +53,7 @@ API_VERSIONS = {
     "Service": "v1",
     "NetworkPolicy": "networking.k8s.io/v1",
     "ServiceMonitor": "monitoring.coreos.com/v1",
+    "PrometheusRule": "monitoring.coreos.com/v1",
 }
 
 # Besides what the runtime derives (checked against its settings model below), settings whose

@@ -217,6 +217,16 @@ def test_nothing_administrative_beyond_loopback(load: Load) -> None:
     assert "listen stats" not in config
 
 
+def test_metrics_exporter_opens_to_the_network_only_when_asked(load: Load) -> None:
+    values = load(Role.ENTRY, **COMPOSE_NODES, RSH_ENTRY_METRICS_HOST="0.0.0.0").values
+    metrics = section(render_haproxy_config(values), "frontend metrics")
+    assert "bind 0.0.0.0:9101" in metrics, metrics
+    assert "http-request use-service prometheus-exporter if { path /metrics }" in metrics
+    with pytest.raises(InvalidSettings) as refused:
+        load(Role.ENTRY, **COMPOSE_NODES, RSH_ENTRY_METRICS_HOST="not a host!")
+    assert "RSH_ENTRY_METRICS_HOST" in str(refused.value)
+
+
 # --- supervisord and the command --------------------------------------------------------------
 
 

@@ -90,6 +90,7 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "RAY_kill_child_processes_on_worker_exit": "false",
     # The entry.
     "RSH_ENTRY_NODES": None,
+    "RSH_ENTRY_METRICS_HOST": "127.0.0.1",
     "RSH_ENTRY_SLOTS": 16,
     "RSH_ENTRY_CHECK_INTER": "1s",
     "RSH_ENTRY_CHECK_FALL": 2,

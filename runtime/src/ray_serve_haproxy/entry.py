@@ -85,6 +85,7 @@ def render_haproxy_config(values: Settings, state_dir: str | None = None) -> str
             check_rise=values.entry_check_rise,
             http_port=values.http_port,
             grpc_port=values.grpc_port,
+            metrics_host=values.entry_metrics_host,
             metrics_port=values.metrics_port,
             slots=values.entry_slots,
             nodes=nodes,

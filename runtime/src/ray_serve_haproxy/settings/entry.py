@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..value_types import Duration, EntryNode, EntryNodeList, IntRange
+from ..value_types import Duration, EntryNode, EntryNodeList, Host, IntRange
 from .spec import Group, Spec, setting
 
 
@@ -25,6 +25,18 @@ class EntrySettings:
             "it returns becomes a server, so a compose service name follows `--scale`; an IP "
             "address is used as given. Required for `entry`.",
             unset_means="unset (required by `entry`)",
+        )
+    )
+    entry_metrics_host: str = setting(
+        Spec(
+            "RSH_ENTRY_METRICS_HOST",
+            Group.ENTRY,
+            Host(),
+            "Entry: interface of its Prometheus exporter (`/metrics` on "
+            "`RAY_SERVE_HAPROXY_METRICS_PORT`). `127.0.0.1` keeps it inside the container; "
+            "`0.0.0.0` lets a Prometheus on the same network scrape it (compose sets that; the "
+            "port is not published on the host). Read-only, no authentication.",
+            default="127.0.0.1",
         )
     )
     entry_slots: int = setting(
