@@ -128,8 +128,9 @@ def _check_head_fault(
     assert head_routed(cluster), f"the head never came back into the entry ({label})"
     for report in reports:
         assert len(report.samples) > 200, report.line(elapsed)
-        # The head's HAProxy withdrew, then finished what it had: nothing fails.
+        # The head's HAProxy withdrew, then finished what it had: nothing fails, nothing waits.
         assert not report.failed, report.line(elapsed)
+        assert report.latency_problem() is None, report.latency_problem()
     # Through the entry, never a 404; and the head's HAProxy itself never reported healthy
     # while it answered a known route with 404.
     for _, hello, healthz in probe.answers:

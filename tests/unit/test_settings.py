@@ -32,6 +32,7 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": 3600,
     "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": None,
     "RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S": 5,  # the deliberate deviation from the guide
+    "RSH_NO_REPLICA_TIMEOUT_S": 10,  # a request finding no replica: docs/latency-and-retries.md
     "RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL": 2,
     "RAY_SERVE_HAPROXY_HEALTH_CHECK_RISE": 2,
     "RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER": "5s",

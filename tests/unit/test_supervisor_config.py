@@ -146,6 +146,7 @@ def test_ray_runs_haproxy_through_the_launcher(load: Load) -> None:
     assert env["RAY_SERVE_HAPROXY_BINARY_PATH"] == "/opt/venv/bin/rsh-haproxy"
     assert env["RSH_HAPROXY_BINARY"] == "/usr/local/bin/haproxy"
     assert env["RSH_ACCESS_LOG"] == "errors"
+    assert env["RSH_NO_REPLICA_TIMEOUT_S"] == "10"
     assert env["RAY_SERVE_HAPROXY_LOG_TARGET"] == "stdout"
 
 
@@ -174,7 +175,11 @@ def test_environment_carries_effective_ray_settings(load: Load, tmp_path: Path) 
     assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
     assert env["PYTHONPATH"] == "/opt/app:/inherited"
     # The runtime's own variables only for its HAProxy launcher.
-    assert {k for k in env if k.startswith("RSH_")} == {"RSH_HAPROXY_BINARY", "RSH_ACCESS_LOG"}
+    assert {k for k in env if k.startswith("RSH_")} == {
+        "RSH_HAPROXY_BINARY",
+        "RSH_ACCESS_LOG",
+        "RSH_NO_REPLICA_TIMEOUT_S",
+    }
     # supervisord hands the same environment to every program.
     programs = supervisor_view(text, tmp_path)
     for name in ("ray", "serve-up", "syslog"):

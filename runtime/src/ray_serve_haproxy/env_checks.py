@@ -374,6 +374,36 @@ def check_applications(effective: EffectiveSettings, role: Role) -> list[Finding
     return findings
 
 
+def check_graceful_shutdown(effective: EffectiveSettings, role: Role) -> list[Finding]:
+    """HAProxy mode on the head: RSH_SERVE_CONFIG's deployments whose replicas Serve kills
+    sooner after a stop than the longest request the settings allow (graceful_shutdown.py)."""
+    from .app_scan import read_serve_config
+    from .graceful_shutdown import short_shutdowns, unbounded_text
+
+    values = effective.values
+    if role != Role.HEAD or not values.serve_config or not values.enable_ha_proxy:
+        return []
+    subject = "graceful shutdown"
+    try:
+        config = read_serve_config(values.serve_config)
+    except ValueError as exc:
+        return [Finding(Level.WARN, subject, f"not checked: {exc}")]
+    found = short_shutdowns(config, values.timeout_server_s)
+    if not found:
+        limit = values.timeout_server_s
+        return [
+            Finding(
+                Level.OK,
+                subject,
+                f"every deployment listed in {values.serve_config} lets its replicas finish "
+                f"requests of up to RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S ({limit} s) when stopped",
+            )
+        ]
+    if values.timeout_server_s is None:
+        return [Finding(Level.WARN, subject, unbounded_text(found))]
+    return [Finding(Level.WARN, f"{subject} of {s.label}", str(s)) for s in found]
+
+
 def check_exposure(
     effective: EffectiveSettings,
     role: Role,
@@ -448,6 +478,7 @@ def run_checks(
     findings += check_placement(effective, role, facts)
     findings += check_ephemeral_overlap(effective, ephemeral_port_range())
     findings += check_applications(effective, role)
+    findings += check_graceful_shutdown(effective, role)
     if ports and not running:
         findings += check_ports(effective, role)
     findings += check_exposure(effective, role, facts, listening() if running else None)

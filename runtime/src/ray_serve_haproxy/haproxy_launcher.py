@@ -2,8 +2,9 @@
 
 Ray's HAProxyManager writes <dir>/<node id>/haproxy.cfg, then runs `<binary> -db -f <config>
 ...` on every start and reload. This launcher, in between:
-  1. applies RSH_ACCESS_LOG to that file (access_log.py), under Ray's own lock on it, and
-     lets HAProxy close idle HTTP/2 connections soon after a reload (h2_idle_close.py);
+  1. applies RSH_ACCESS_LOG to that file (access_log.py), under Ray's own lock on it, lets
+     HAProxy close idle HTTP/2 connections soon after a reload (h2_idle_close.py) and bounds
+     the wait of a request that finds no replica UP (fallback_bound.py);
   2. when the log target is `stdout`, points HAProxy's standard output at the container's
      (RSH_CONTAINER_STDOUT, PID 1's stdout), so HAProxy writes the access log itself: no
      syslog round trip, no relay process. Ray sends HAProxy's stdout to a file per reload,
@@ -17,9 +18,9 @@ A config it cannot edit (another Ray version) is used as Ray wrote it, with a wa
 container's stderr: the node serves, only the access-log mode and the HTTP/2 idle close do not
 apply.
 
-Only the standard library, access_log.py, h2_idle_close.py and haproxy_takeover.py are
-imported, and few of them: this runs on every HAProxy start, so every import adds to the time a
-reload takes.
+Only the standard library, access_log.py, h2_idle_close.py, fallback_bound.py and
+haproxy_takeover.py are imported, and few of them: this runs on every HAProxy start, so every
+import adds to the time a reload takes.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import fcntl
 import os
 import sys
 
-from . import h2_idle_close
+from . import fallback_bound, h2_idle_close
 from . import haproxy_takeover as takeover
 from .access_log import AccessLogMode, TemplateChanged, access_log_target, edit_config
 
@@ -90,6 +91,19 @@ def _read(path: str) -> str | None:
         return None
 
 
+def no_replica_timeout_s() -> int:
+    """RSH_NO_REPLICA_TIMEOUT_S as the runtime validated and exported it; 0 (no bound, with a
+    warning) for anything else, which only a hand-made environment can hold."""
+    raw = os.environ.get(fallback_bound.ENV, "0").strip()
+    if raw.isdigit():
+        return int(raw)
+    warn(
+        f"{fallback_bound.ENV}={raw!r} is not a whole number of seconds: requests that find no "
+        "replica are not bounded"
+    )
+    return 0
+
+
 def prepare(path: str, mode: AccessLogMode, stdout_path: str, taking_over: bool) -> Prepared:
     """Edits the config at `path` (access log; when `taking_over` from a dead manager's HAProxy
     with a config that has no routes yet, the last config served with routes instead) and keeps
@@ -115,8 +129,9 @@ def prepare(path: str, mode: AccessLogMode, stdout_path: str, taking_over: bool)
         try:
             edited = edit_config(text, mode)
             closing = h2_idle_close.edit(edited.text)
-            changed = edited.changed or closing != edited.text
-            text = closing
+            bounded = fallback_bound.edit(closing, no_replica_timeout_s())
+            changed = edited.changed or bounded != edited.text
+            text = bounded
         except TemplateChanged as exc:
             warn(f"{path}: used as Ray wrote it (access log {mode.value} not applied): {exc}")
             changed = False

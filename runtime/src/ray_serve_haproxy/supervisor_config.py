@@ -88,6 +88,7 @@ def process_environment(
     if launcher and effective.values.enable_ha_proxy and binary:
         env["RSH_HAPROXY_BINARY"] = binary
         env["RSH_ACCESS_LOG"] = effective.values.access_log
+        env["RSH_NO_REPLICA_TIMEOUT_S"] = str(effective.values.no_replica_timeout_s)
         env["RAY_SERVE_HAPROXY_BINARY_PATH"] = launcher
     return env
 

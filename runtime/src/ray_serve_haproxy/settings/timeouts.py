@@ -66,3 +66,19 @@ class TimeoutSettings:
             ray=True,
         )
     )
+    no_replica_timeout_s: int = setting(
+        Spec(
+            "RSH_NO_REPLICA_TIMEOUT_S",
+            Group.TIMEOUTS,
+            IntRange(0, MAX_TIMEOUT_S, "seconds"),
+            "How long an HTTP request that finds no replica of its application UP may wait: "
+            "Ray's HAProxy then hands it to Serve's fallback proxy on the head, which holds it "
+            "until a replica exists again (tens of seconds when a node holding every replica "
+            "of an application died). Within this time it is served, else answered `503` with "
+            "`Retry-After: 5` (the runtime's HAProxy launcher gives such requests Serve's "
+            "`x-request-timeout-seconds`). Raise it above your replicas' start time for "
+            "applications that scale from zero; `0`: no bound (Ray's behaviour). Not applied "
+            "to gRPC (docs/latency-and-retries.md).",
+            default=10,
+        )
+    )
