@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ray_serve_haproxy import serve_up
+from ray_serve_haproxy import config_record, serve_up
 from ray_serve_haproxy.serve_up import NO_ROUTES_MESSAGE, ServeUpError
 
 pytestmark = pytest.mark.unit
@@ -214,7 +214,7 @@ APP_B = "  - {name: b, route_prefix: /b, import_path: 'm:b'}\n"
 
 
 def recorded(fake_ray: dict[str, Any]) -> dict[str, Any] | None:
-    raw = fake_ray["kv"].get((serve_up.RECORD_NAMESPACE, serve_up.RECORD_KEY))
+    raw = fake_ray["kv"].get((config_record.RECORD_NAMESPACE, config_record.RECORD_KEY))
     return json.loads(raw) if raw is not None else None
 
 

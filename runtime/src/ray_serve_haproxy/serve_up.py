@@ -30,6 +30,7 @@ import requests
 
 from .app_scan import startup_warnings
 from .auth_token import Secret, bearer_headers
+from .config_record import forget_record, read_record, write_record
 from .declared_config import (
     Decision,
     Reason,
@@ -50,10 +51,6 @@ MIN_HEALTHZ_WAIT_S = 30.0
 # What Serve's proxies (HAProxy's generated rules and the Python proxy alike) answer on
 # /-/healthz, with 503, while no application is deployed (ray/serve/_private/constants.py).
 NO_ROUTES_MESSAGE = "Route table is not populated yet."
-# Where the last declared config serve-up deployed is recorded: Ray's internal KV store lives in
-# the GCS, so the record is kept (and removed) with the cluster's state, on any GCS storage.
-RECORD_NAMESPACE = "ray-serve-haproxy"
-RECORD_KEY = "declared-serve-config"
 
 
 class ServeUpError(Exception):
@@ -163,38 +160,6 @@ def check_importable(functions: Sequence[str]) -> None:
 
 def app_names(config: dict[str, Any]) -> list[str]:
     return [str(app.get("name", "default")) for app in config["applications"]]
-
-
-def _internal_kv() -> ModuleType:
-    return importlib.import_module("ray.experimental.internal_kv")
-
-
-def read_record() -> Record | None:
-    """The last declared config serve-up deployed on this cluster (None: none on record)."""
-    raw = _internal_kv()._internal_kv_get(RECORD_KEY, namespace=RECORD_NAMESPACE)
-    if raw is None:
-        return None
-    try:
-        return Record.from_json(raw)
-    except (ValueError, KeyError, TypeError) as exc:
-        log(f"WARNING: ignoring the record of the last deployed config, unreadable: {exc}")
-        return None
-
-
-def write_record(record: Record) -> None:
-    try:
-        _internal_kv()._internal_kv_put(
-            RECORD_KEY, record.to_json(), overwrite=True, namespace=RECORD_NAMESPACE
-        )
-    except Exception as exc:  # the deploy happened; only the next start's decision suffers
-        log(f"WARNING: could not record the deployed config ({exc}): the next start deploys it")
-
-
-def forget_record() -> None:
-    kv = _internal_kv()
-    if kv._internal_kv_get(RECORD_KEY, namespace=RECORD_NAMESPACE) is not None:
-        kv._internal_kv_del(RECORD_KEY, namespace=RECORD_NAMESPACE)
-        log("forgot the record of the config deployed before (RSH_SERVE_CONFIG is unset)")
 
 
 def live_configs(
