@@ -386,11 +386,12 @@ def cmd_syslog(args: argparse.Namespace) -> int:
 def cmd_serve_up(args: argparse.Namespace) -> int:
     from .auth_token import TokenFileError, cluster_token
     from .serve_up import run
-    from .supervisor_config import dashboard_url
+    from .supervisor_config import adopt_process_environment, dashboard_url
 
     effective = _load(None)
     if effective is None:
         return EXIT_INVALID_SETTINGS
+    adopt_process_environment(effective)  # the same whether supervisord or an operator runs it
     values = effective.values
     try:
         token = cluster_token(values.auth_mode, values.auth_token, values.auth_token_path)
