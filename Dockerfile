@@ -1,6 +1,6 @@
 # ray-serve-haproxy: Ray Serve in HAProxy mode, with HAProxy built from verified source.
 #
-# One Dockerfile for every build path (README "Building the image"):
+# One Dockerfile for every build path (docs/building.md):
 #   online (default)   HAProxy's tarball is downloaded from haproxy.org
 #   offline            --build-context haproxy-src=DIR, where DIR holds haproxy-<version>.tar.gz
 #   behind a TLS proxy --secret id=extra_ca,src=BUNDLE.pem (used by pip, never stored in a layer)
@@ -53,10 +53,12 @@ RUN /build/verify-tarball.sh "${HAPROXY_VERSION}" "/build/src/haproxy-${HAPROXY_
 # Debug info is most of the binary's size (18.8 MB of 3.0.11's); the symbol table stays, so
 # backtraces still name functions. The source's sha256 goes into the bill of materials.
 # A binary without the features Ray's generated config relies on never becomes an image.
+# grep without -q reads all its input: with pipefail, `grep -q` exiting at the first match can
+# kill the writer with SIGPIPE (exit 141), seen on a loaded machine.
 RUN features="$(/out/usr/local/bin/haproxy -vv | sed -n 's/^Feature list : //p')" \
-    && /out/usr/local/bin/haproxy -v | grep -q "version ${HAPROXY_VERSION}" \
+    && /out/usr/local/bin/haproxy -v | grep "version ${HAPROXY_VERSION}" >/dev/null \
     && for f in OPENSSL ZLIB PCRE LUA PROMEX; do \
-         echo "$features" | tr ' ' '\n' | grep -qx "+$f" \
+         echo "$features" | tr ' ' '\n' | grep -x "+$f" >/dev/null \
            || { echo "ERROR: haproxy -vv lacks +$f (feature list: $features)" >&2; exit 1; }; \
        done \
     && echo "HAProxy ${HAPROXY_VERSION} built with +OPENSSL +ZLIB +PCRE +LUA +PROMEX"
@@ -145,6 +147,9 @@ COPY --from=venv /opt/venv /opt/venv
 COPY --from=haproxy-builder /out/usr/local/bin/haproxy /usr/local/bin/haproxy
 COPY examples/demo /opt/ray-serve-haproxy/examples/demo
 COPY --from=grpc-codegen /out/ /opt/ray-serve-haproxy/examples/demo/
+# Prometheus alert and recording rules for this image's metrics (docs/monitoring.md), for
+# operators who load them from the image.
+COPY monitoring/prometheus/rules/ /opt/ray-serve-haproxy/monitoring/prometheus/rules/
 
 # Non-root user with a fixed uid; it owns every directory Ray and HAProxy write to.
 # The HAProxy directory is 0700: Ray creates the admin socket in it with mode 666.

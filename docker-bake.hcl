@@ -1,6 +1,7 @@
 # docker buildx bake            -> target "default": the image, HAProxy 2.8 LTS
 # docker buildx bake haproxy30  -> the same image with HAProxy 3.0 LTS
 # docker buildx bake release    -> default for linux/amd64 and linux/arm64 (push with --push)
+# docker buildx bake prometheus -> Prometheus for compose's observability profile (docs/monitoring.md)
 # Every variable below can be set from the environment, e.g. RAY_VERSION=2.60.0.
 
 # Plain `docker buildx bake` in the repository root also reads compose.yaml (bake's default file
@@ -70,4 +71,14 @@ target "haproxy30" {
 target "release" {
   inherits  = ["default"]
   platforms = ["linux/amd64", "linux/arm64"]
+}
+
+# Debian's Prometheus with this project's scrape configuration and rules, on the same base.
+target "prometheus" {
+  context    = "."
+  dockerfile = "monitoring/prometheus/Dockerfile"
+  args = {
+    BASE_IMAGE = BASE_IMAGE
+  }
+  tags = ["${IMAGE}-prometheus:${TAG}"]
 }

@@ -14,7 +14,7 @@
   stats.py            percentiles, medians over rounds, ratios, error counts
   scoring.py          CPU per request, latency added, ratios, goals
   paths_meta.py       what the results record about each path
-  report_markdown.py  the results as markdown; chart.py the chart; readme.py README's section
+  report_markdown.py  the results as markdown; chart.py the chart; readme.py the docs' blocks
   console.py          the summary printed at the end; outputs.py the files written
   machine.py          the machine, and other work running beside the benchmark
   apps.py, shell.py   the benchmark app's names and gRPC bytes; running commands

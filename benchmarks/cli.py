@@ -24,8 +24,8 @@ concurrency 1 against the direct path, throughput and p99 ratios (benchmarks/sco
 results document: benchmarks/results.schema.json).
 
 Writes <out>/<name>.json, <name>.md and <name>.png (default benchmarks/results/latest.*; the
-name `latest` also rewrites README's Performance section). `--render-only FILE.json` redraws
-the table and chart from an earlier result.
+name `latest` also rewrites the tables of docs/benchmark.md and README's headline).
+`--render-only FILE.json` redraws the table and chart from an earlier result.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from typing import Any
 from .apps import GRPC_APP, GRPC_METHOD, GRPC_PORT, GRPC_REPLY, GRPC_REQUEST, REPLICAS, ROUTE
 from .compose_cluster import REPO, Cluster
 from .console import print_summary
-from .load import LoadSettings
+from .load_settings import LoadSettings
 from .machine import machine_info, other_activity, wait_for_quiet
 from .measure import MeasureSettings, cpu_lead_s, measure_phase
 from .outputs import write_outputs

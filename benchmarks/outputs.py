@@ -1,4 +1,4 @@
-"""Writes a run's files: <out>/<name>.json, .md and .png; README's section for `latest`."""
+"""Writes a run's files: <out>/<name>.json, .md and .png; for `latest`, the docs' blocks too."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .chart import render_chart
-from .readme import update_readme
+from .readme import update_docs
 from .report_markdown import render_markdown
 from .shell import log
 
@@ -20,4 +20,4 @@ def write_outputs(data: dict[str, Any], out_dir: Path, *, readme: bool = True) -
     render_chart(data, out_dir / f"{name}.png")
     log(f"wrote {out_dir / name}.json, .md, .png")
     if name == "latest" and readme:
-        update_readme(data, out_dir)
+        update_docs(data, out_dir)

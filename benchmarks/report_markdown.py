@@ -1,4 +1,4 @@
-"""The results as markdown (benchmarks/results/<name>.md, and README's Performance section)."""
+"""The results as markdown (benchmarks/results/<name>.md, and docs/benchmark.md's tables)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark (README "Performance"): on the compose cluster, HAProxy mode vs Ray's
+# The benchmark (docs/benchmark.md): on the compose cluster, HAProxy mode vs Ray's
 # Python proxy vs the replicas' own direct-ingress ports, at concurrency 1, 16, 64 and 256,
 # plus the RAY_SERVE_HAPROXY_NBTHREAD variant, HAProxy in each access-log mode (CPU per
 # request at c=64), and gRPC (h2load) through the same three paths at concurrency 64.

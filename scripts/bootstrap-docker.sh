@@ -9,10 +9,38 @@ set -euo pipefail
 
 log() { printf 'bootstrap-docker: %s\n' "$*" >&2; }
 
+# Open files for dockerd and containerd, inherited by Docker's userland port proxy (docker-proxy,
+# one per published port: 6 descriptors per client connection) and by containers without their
+# own `ulimits`. Started from a shell they get its limit (20000 here): docker-proxy then ran out
+# at about 3,400 client connections, exited, and left the published port dead until the
+# container was restarted (docs/edge-security.md). systemd's docker.service gives 1048576.
+DOCKERD_NOFILE=${DOCKERD_NOFILE:-1048576}
+
 engine_ok() { docker info >/dev/null 2>&1; }
 plugins_ok() { docker buildx version >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; }
 
+# An engine already running with fewer open files gets its limit raised in place (prlimit):
+# port proxies and containers started from now on inherit it; running ones keep theirs until
+# their container is recreated or restarted.
+raise_engine_nofile() {
+  local name pid current
+  command -v prlimit >/dev/null 2>&1 || { log "no prlimit; open-files limit of the engine unchanged"; return 0; }
+  for name in dockerd containerd; do
+    for pid in $(pgrep -x "$name" || true); do
+      current=$(prlimit --pid "$pid" --nofile --noheadings --output HARD 2>/dev/null || echo unknown)
+      if [ "$current" != unlimited ] && [ "$current" != unknown ] && [ "$current" -lt "$DOCKERD_NOFILE" ]; then
+        if prlimit --pid "$pid" --nofile="$DOCKERD_NOFILE:$DOCKERD_NOFILE" 2>/dev/null; then
+          log "raised $name (pid $pid) open files from $current to $DOCKERD_NOFILE"
+        else
+          log "WARNING: could not raise $name (pid $pid) open files from $current (needs root with CAP_SYS_RESOURCE); scripts/engine-limits.sh says what that allows"
+        fi
+      fi
+    done
+  done
+}
+
 if engine_ok && plugins_ok; then
+  if [ "$(id -u)" -eq 0 ]; then raise_engine_nofile; fi
   log "docker engine, buildx and compose already work; nothing to do"
   exit 0
 fi
@@ -52,7 +80,13 @@ start_engine() {
   local logfile=/var/log/dockerd.log i
   if ! pgrep -x dockerd >/dev/null; then
     log "starting dockerd (log: $logfile)"
-    nohup dockerd >"$logfile" 2>&1 &
+    # Raising the hard limit needs CAP_SYS_RESOURCE; without it dockerd starts with this shell's.
+    if (ulimit -n "$DOCKERD_NOFILE") 2>/dev/null; then
+      log "dockerd open files: $DOCKERD_NOFILE (DOCKERD_NOFILE)"
+    else
+      log "WARNING: cannot raise open files to $DOCKERD_NOFILE here (no CAP_SYS_RESOURCE?); dockerd gets $(ulimit -Hn) (docs/edge-security.md)"
+    fi
+    (ulimit -n "$DOCKERD_NOFILE" 2>/dev/null || true; exec nohup dockerd) >"$logfile" 2>&1 &
   fi
   for i in $(seq 1 60); do
     if engine_ok; then
@@ -72,5 +106,6 @@ if ! command -v dockerd >/dev/null 2>&1 || ! plugins_ok; then
 fi
 link_plugins
 engine_ok || start_engine
+raise_engine_nofile
 plugins_ok || { log "buildx or compose plugin still missing"; exit 1; }
 log "$(docker version --format 'engine {{.Server.Version}}'), $(docker buildx version), $(docker compose version)"

@@ -9,7 +9,8 @@
 #   --build   rebuild the image even when it exists (scripts/build-image.sh; cached, quick)
 # Env: RSH_IMAGE (default ray-serve-haproxy:latest), RSH_HTTP_HOST_PORT (8000),
 #      RSH_DASHBOARD_HOST_PORT (8265), RSH_METRICS_HOST_PORT (9101), RSH_GRPC_HOST_PORT (9000),
-#      RSH_WAIT_TIMEOUT (600 s).
+#      RSH_WAIT_TIMEOUT (600 s), COMPOSE_PROFILES=observability (also Prometheus,
+#      docs/monitoring.md; RSH_PROMETHEUS_HOST_PORT 9090).
 # Stop with: docker compose down
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,8 @@ image=${RSH_IMAGE:-ray-serve-haproxy:latest}
 export RSH_IMAGE=$image
 
 bash scripts/bootstrap-docker.sh
+# What the engine's limits allow a published port (a warning when a flood could kill it).
+bash scripts/engine-limits.sh || true
 
 if [ "$image" != "ray-serve-haproxy:latest" ]; then
   # Someone else's image (RSH_IMAGE): use it as it is, never build over it.
@@ -32,6 +35,15 @@ if [ "$image" != "ray-serve-haproxy:latest" ]; then
 elif [ "$build" = 1 ] || ! docker image inspect "$image" >/dev/null 2>&1; then
   log "building $image (scripts/build-image.sh)"
   bash scripts/build-image.sh
+fi
+
+# With the observability profile (COMPOSE_PROFILES=observability, docs/monitoring.md), its
+# Prometheus image too.
+prometheus_image=${RSH_PROMETHEUS_IMAGE:-ray-serve-haproxy-prometheus:latest}
+if [[ ",${COMPOSE_PROFILES:-}," == *,observability,* ]] \
+  && ! docker image inspect "$prometheus_image" >/dev/null 2>&1; then
+  log "building $prometheus_image (scripts/build-image.sh prometheus)"
+  bash scripts/build-image.sh prometheus
 fi
 
 # The cluster's token (created once; kept across runs). Compose reads .secrets/ray_token.node.
@@ -62,7 +74,8 @@ cat <<EOF
                                     ray job submit --address http://127.0.0.1:${dashboard} -- python -c 'print(1)'
                                     serve deploy --address http://127.0.0.1:${dashboard} examples/demo/serve_config.yaml
   The head's HAProxy metrics:       http://127.0.0.1:${RSH_METRICS_HOST_PORT:-9101}/metrics
-  gRPC demo (app "greeter"):        127.0.0.1:${RSH_GRPC_HOST_PORT:-9000}   (README "gRPC")
+  gRPC demo (app "greeter"):        127.0.0.1:${RSH_GRPC_HOST_PORT:-9000}   (docs/grpc.md)
+  Prometheus (observability profile): http://127.0.0.1:${RSH_PROMETHEUS_HOST_PORT:-9090}   (docs/monitoring.md)
   The entry's view of the nodes:    docker compose exec entry ray-serve-haproxy status
   HAProxy's view of the replicas:   docker compose exec head ray-serve-haproxy status
   Access log:                       docker compose logs -f head

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create (or reuse) the development venv .cache/dev-venv with requirements/dev.txt, the
 # hash-pinned requirements/kuberay-schemas.lock (schema validation of the KubeRay manifests) and
-# the runtime installed editable. Prints the venv's path. Safe to run again.
+# the runtime installed editable, and promtool (scripts/install-promtool.sh). Prints the venv's
+# path. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${DEV_VENV:-$PWD/.cache/dev-venv}
@@ -15,4 +16,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$venv/bin/pip" install -q --disable-pip-version-check -e runtime >&2
   echo "$want" >"$stamp"
 fi
+# promtool for tests/unit/test_prometheus_rules.py (needs root to install; that test says so).
+bash scripts/install-promtool.sh >/dev/null \
+  || echo "dev-env: promtool missing: run 'sudo bash scripts/install-promtool.sh'" >&2
 echo "$venv"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The cluster's token for Ray's token authentication (README "Token authentication"): creates a
+# The cluster's token for Ray's token authentication (docs/token-auth.md): creates a
 # random one once, then the copy the containers read. Safe to run again: the token stays.
 #
 # Usage: scripts/ray-token.sh [DIR]        DIR defaults to .secrets in the repository (git-ignored)
 #   DIR/ray_token       the token, 64 random hex digits, mode 0600, owned by you: what you hand to
-#                       the dashboard, `ray job submit` and `serve deploy` (README).
+#                       the dashboard, `ray job submit` and `serve deploy` (docs/token-auth.md).
 #   DIR/ray_token.node  the same token for the containers (compose.yaml's `secrets:`), mode 0400,
 #                       owned by uid 1000, the image's user. A compose file secret is a bind mount
 #                       that keeps the host file's owner and mode, and the runtime refuses a token

@@ -4,6 +4,7 @@
 - ComposeProject: drives `docker compose` for one project (its own name, its own host ports)
   through the CLI, and finds the project's containers through the docker SDK. Tests get it
   through the `compose_project` fixture (a factory), so no test module imports this file.
+- cluster: the session's one compose cluster, shared by tests/edge and tests/integration.
 - ClusterToken: the token files scripts/ray-token.sh makes (Ray's token authentication is on
   by default); `cluster_token` is one per session, `make_cluster_token` makes more.
 """
@@ -14,14 +15,18 @@ import os
 import shlex
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
 import pytest
 from docker.models.containers import Container
+
+if TYPE_CHECKING:
+    from integration.cluster import Cluster
 
 IMAGE = os.environ.get("RSH_IMAGE", "ray-serve-haproxy:latest")
 REPO = Path(__file__).resolve().parent.parent
@@ -269,3 +274,68 @@ def pb(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     from integration.grpc_client import generate_stubs  # grpc_tools: only where gRPC is used
 
     return generate_stubs(tmp_path_factory.mktemp("grpc-stubs"))
+
+
+# The compose projects of the shared session cluster: rshtest-<pid>.
+CLUSTER_PREFIX = "rshtest-"
+
+
+@pytest.fixture(scope="session")
+def cluster(
+    image: str,
+    compose_project: Callable[..., ComposeProject],
+    host_port: Callable[[], int],
+    remove_stale_projects: Callable[[str], None],
+    cluster_token: ClusterToken,
+) -> Iterator[Cluster]:
+    """The session's one compose cluster (head + 2 workers, demo apps, the entry), shared by
+    tests/edge (which runs first and leaves it healthy) and tests/integration. Its project has a
+    unique name (rshtest-<pid>) and free host ports on 127.0.0.1, so it never touches a cluster a
+    user runs with the default ports; it is torn down with `docker compose down -v
+    --remove-orphans` whatever happens, including a failed start. RSH_KEEP_CLUSTER=1 leaves it
+    running after the session (the next session removes it, as any project of a killed one)."""
+    from integration.cluster import Cluster, note
+
+    ports = {
+        "RSH_HTTP_HOST_PORT": host_port(),
+        "RSH_DASHBOARD_HOST_PORT": host_port(),
+        "RSH_METRICS_HOST_PORT": host_port(),
+        "RSH_GRPC_HOST_PORT": host_port(),
+    }
+    remove_stale_projects(CLUSTER_PREFIX)
+    # The project's own token (never the user's .secrets/), handed to every node as compose's
+    # file secret, exactly as scripts/cluster-up.sh does.
+    env = {k: str(v) for k, v in ports.items()}
+    env["RSH_RAY_TOKEN_FILE"] = str(cluster_token.node)
+    project = compose_project(f"{CLUSTER_PREFIX}{os.getpid()}", env=env)
+    assert not project.containers(include_stopped=True), f"project {project.name} already exists"
+    cluster = Cluster(
+        project,
+        http_port=ports["RSH_HTTP_HOST_PORT"],
+        dashboard_port=ports["RSH_DASHBOARD_HOST_PORT"],
+        metrics_port=ports["RSH_METRICS_HOST_PORT"],
+        grpc_port=ports["RSH_GRPC_HOST_PORT"],
+        token=cluster_token,
+    )
+    print(f"\n[cluster] project {project.name} image {image} ports {ports}")
+    try:
+        start = time.monotonic()
+        result = project.compose(
+            "up", "--detach", "--wait", "--wait-timeout", "420", check=False, timeout_s=480
+        )
+        cluster.up_seconds = time.monotonic() - start
+        if result.returncode != 0:
+            pytest.fail(
+                f"`docker compose up --wait` exited {result.returncode}"
+                f" after {cluster.up_seconds:.0f}s\n"
+                f"{result.stderr[-3000:]}\n--- logs ---\n{project.logs(tail=150)}"
+            )
+        print(f"[cluster] `docker compose up --wait` returned after {cluster.up_seconds:.1f}s")
+        yield cluster
+    finally:
+        if os.environ.get("RSH_KEEP_CLUSTER") == "1":
+            print(f"[cluster] RSH_KEEP_CLUSTER=1: leaving project {project.name} running")
+        else:
+            start = time.monotonic()
+            project.down()
+            note(f"[cluster] project {project.name} removed in {time.monotonic() - start:.1f}s")

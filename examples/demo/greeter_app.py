@@ -4,7 +4,7 @@ Implements rsh.demo.Greeter from demo.proto, whose Python code (demo_pb2, demo_p
 image generates at build time. HAProxy's gRPC frontend on the head (RSH_GRPC_PORT, 9000)
 routes a call by its `application` metadata to the app's replicas, which Serve's direct
 ingress serves on their own gRPC ports (40000-41000). From the host, with stubs generated from
-demo.proto (see the README's gRPC section):
+demo.proto (see docs/grpc.md):
 
     channel = grpc.insecure_channel("127.0.0.1:9000")
     stub = demo_pb2_grpc.GreeterStub(channel)

@@ -1,9 +1,10 @@
 """Renders the differential test's report (docs/switching/differences.json) as markdown: the
-full list of cases (differences.md, written by the suite with the JSON) and the switching
-guide (docs/switching/guide.md), which this script generates and a unit test keeps in step:
+list of cases (differences.md) with both modes' answers on one page per part
+(differences-<part>.md), written by the suite with the JSON, and the switching guide
+(docs/switching/guide.md), which this script generates; a unit test keeps all of them in step:
 
-    python tests/differential/report.py --write   # regenerate docs/switching/guide.md
-    python tests/differential/report.py --check   # exit 1 when it is out of date
+    python tests/differential/report.py --write   # regenerate the markdown from the JSON
+    python tests/differential/report.py --check   # exit 1 when any of it is out of date
 
 Standard library only, so it runs anywhere as a script.
 """
@@ -81,17 +82,71 @@ def field_table(case: dict[str, Any], fields: list[str]) -> list[str]:
     return lines
 
 
-def render_differences(data: dict[str, Any]) -> str:
-    """differences.md: every case with both modes' results."""
-    out = [
-        "# HAProxy mode vs Ray's Python proxy: every case",
+# differences.md lists every case; their answers are on one page per part, so that no page
+# grows past what a reader can hold (the docs' tests allow 700 lines). A group not named here
+# lands on the part "other".
+PARTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "routes": ("health and routes", ("health and routes", "routes")),
+    "requests": ("methods, query strings and paths", ("methods", "query strings", "path encoding")),
+    "connections": (
+        "bodies, headers, connections and status codes",
+        (
+            "large bodies",
+            "chunked uploads",
+            "Expect: 100-continue",
+            "HTTP/1.0",
+            "keep-alive",
+            "large headers",
+            "status codes",
+        ),
+    ),
+    "streaming": (
+        "streaming, WebSockets, request IDs, multiplexing and errors",
+        ("streaming", "WebSockets", "request IDs", "model multiplexing", "errors"),
+    ),
+    "grpc": ("gRPC", ("gRPC",)),
+}
+OTHER_PART = ("other", "other groups")
+
+
+def part_page(group: str) -> str:
+    """The file (in REPORT_DIR) holding the answers of a group's cases."""
+    part = next((name for name, (_, groups) in PARTS.items() if group in groups), OTHER_PART[0])
+    return f"differences-{part}.md"
+
+
+def _header(title: str) -> list[str]:
+    return [
+        f"# {title}",
         "",
         "<!-- Written by the differential test (tests/differential) with differences.json;",
         "     do not edit. Classes and reasons live in tests/differential/expectations.yaml. -->",
         "",
+    ]
+
+
+def _case_section(case: dict[str, Any]) -> list[str]:
+    out = [f"## {case['name']}", "", f"{case['sends']} ({case['group']}): **{case['class']}**.", ""]
+    fields = sorted(set(case[MODES[0]]) | set(case[MODES[1]]))
+    out += field_table(case, fields)
+    if case["class"] != "same":
+        out += [
+            "",
+            f"Differs in: {', '.join(case['differs'])}. {case.get('reason', '')}",
+            "",
+            f"Upstream: {upstream_links(case.get('upstream') or [])}.",
+        ]
+    return [*out, ""]
+
+
+def render_differences(data: dict[str, Any]) -> str:
+    """differences.md: every case, its class and what differs, linked to its answers."""
+    out = [
+        *_header("HAProxy mode vs Ray's Python proxy: every case"),
         f"The same requests sent through one compose cluster run twice, in HAProxy mode and with "
         f"`RAY_SERVE_ENABLE_HA_PROXY=0`. {versions_line(data)} {summary_line(data)} "
-        "The switching guide built from this list: [guide.md](guide.md).",
+        "The switching guide built from this list: [guide.md](guide.md). Each case links to both "
+        "modes' answers.",
         "",
         "| case | group | sends | class | fields that differ |",
         "|---|---|---|---|---|",
@@ -99,28 +154,54 @@ def render_differences(data: dict[str, Any]) -> str:
     for case in data["cases"]:
         differs = ", ".join(case["differs"]) or "-"
         out.append(
-            f"| [{case['name']}](#{case['name']}) | {case['group']} | {case['sends']} "
-            f"| {CLASS_TITLES.get(case['class'], case['class'])} | {differs} |"
+            f"| [{case['name']}]({part_page(case['group'])}#{case['name']}) | {case['group']} "
+            f"| {case['sends']} | {CLASS_TITLES.get(case['class'], case['class'])} | {differs} |"
         )
-    out += ["", "## Cases", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def render_report(data: dict[str, Any]) -> dict[str, str]:
+    """Every markdown file of the report, by name in REPORT_DIR: differences.md and one page of
+    both modes' answers per part that has cases."""
+    pages: dict[str, list[dict[str, Any]]] = {}
     for case in data["cases"]:
-        out += [
-            f"### {case['name']}",
-            "",
-            f"{case['sends']} ({case['group']}): **{case['class']}**.",
+        pages.setdefault(part_page(case["group"]), []).append(case)
+    titles = {f"differences-{name}.md": title for name, (title, _) in PARTS.items()}
+    titles[f"differences-{OTHER_PART[0]}.md"] = OTHER_PART[1]
+    files = {REPORT_MD.name: render_differences(data)}
+    for page, cases in pages.items():
+        out = [
+            *_header(f"Both modes' answers: {titles[page]}"),
+            f"{versions_line(data)} Every case: [differences.md](differences.md).",
             "",
         ]
-        fields = sorted(set(case[MODES[0]]) | set(case[MODES[1]]))
-        out += field_table(case, fields)
-        if case["class"] != "same":
-            out += [
-                "",
-                f"Differs in: {', '.join(case['differs'])}. {case.get('reason', '')}",
-                "",
-                f"Upstream: {upstream_links(case.get('upstream') or [])}.",
-            ]
-        out.append("")
-    return "\n".join(out).rstrip() + "\n"
+        for case in cases:
+            out += _case_section(case)
+        files[page] = "\n".join(out).rstrip() + "\n"
+    return files
+
+
+def write_report(data: dict[str, Any]) -> None:
+    """Writes the report's markdown files, and removes part pages that no longer have cases."""
+    files = render_report(data)
+    for stale in REPORT_DIR.glob("differences-*.md"):
+        if stale.name not in files:
+            stale.unlink()
+    for name, text in files.items():
+        (REPORT_DIR / name).write_text(text)
+
+
+def stale_report_files(data: dict[str, Any]) -> list[str]:
+    """The committed markdown files of the report that differ from what `data` renders to."""
+    files = render_report(data)
+    committed = {p.name for p in REPORT_DIR.glob("differences-*.md")} | {REPORT_MD.name}
+    return sorted(
+        name
+        for name in committed | set(files)
+        if not (REPORT_DIR / name).exists()
+        or name not in files
+        or (REPORT_DIR / name).read_text() != files[name]
+    )
 
 
 def grouped(cases: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -236,22 +317,29 @@ def render_guide(data: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", action="store_true", help=f"write {GUIDE_MD.relative_to(REPO)}")
-    mode.add_argument("--check", action="store_true", help="exit 1 if the guide is out of date")
+    mode.add_argument(
+        "--write", action="store_true", help=f"write the markdown of {REPORT_DIR.relative_to(REPO)}"
+    )
+    mode.add_argument("--check", action="store_true", help="exit 1 if any of it is out of date")
     args = parser.parse_args(argv)
-    guide = render_guide(json.loads(REPORT_JSON.read_text()))
+    data = json.loads(REPORT_JSON.read_text())
+    guide = render_guide(data)
     if args.write:
         GUIDE_MD.write_text(guide)
-        print(f"wrote {GUIDE_MD.relative_to(REPO)}")
+        write_report(data)
+        print(f"wrote {GUIDE_MD.relative_to(REPO)} and {REPORT_MD.name} with its pages")
         return 0
+    stale = stale_report_files(data)
     if not GUIDE_MD.exists() or GUIDE_MD.read_text() != guide:
+        stale.append(GUIDE_MD.name)
+    if stale:
         print(
-            f"{GUIDE_MD.relative_to(REPO)} is out of date: run "
+            f"out of date in {REPORT_DIR.relative_to(REPO)}: {', '.join(stale)}: run "
             "`python tests/differential/report.py --write`",
             file=sys.stderr,
         )
         return 1
-    print(f"{GUIDE_MD.relative_to(REPO)} is up to date")
+    print(f"{REPORT_DIR.relative_to(REPO)} is up to date")
     return 0
 
 

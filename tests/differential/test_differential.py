@@ -67,7 +67,7 @@ def test_report_is_written(differential: dict[str, Any], results: list[Any]) -> 
     data = report_data(results, differential["versions"])
     report.REPORT_DIR.mkdir(parents=True, exist_ok=True)
     report.REPORT_JSON.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    report.REPORT_MD.write_text(report.render_differences(data))
+    report.write_report(data)
     summary = data["summary"]
     note(
         f"[diff] {summary['cases']} cases: {summary['same']} same, {summary['expected']} "

@@ -137,9 +137,14 @@ def test_report_markdown_lists_every_case_and_both_modes(tmp_path: Path) -> None
     obs = observations(a=({"s": 1}, {"s": 1}), b=({"status": 400}, {"status": 200}), c=({}, {}))
     data = report_data(classify(CASES, obs, exp), {"ray": "2.60.0", "haproxy": "3.0.11"})
     assert data["summary"] == {"cases": 3, "same": 2, "expected": 0, "defect": 1}
-    md = report.render_differences(data)
+    index = report.render_differences(data)
     for name in ("a", "b", "c"):
-        assert f"### {name}" in md
+        assert f"| [{name}](differences-other.md#{name}) | g" in index
+    pages = report.render_report(data)
+    assert set(pages) == {"differences.md", "differences-other.md"}
+    md = pages["differences-other.md"]
+    for name in ("a", "b", "c"):
+        assert f"\n## {name}\n" in md
     assert "| status | `400` | `200` |" in md
     assert "[ray-project/ray#1](https://github.com/ray-project/ray/issues/1)" in md
     guide = report.render_guide(data)
@@ -155,6 +160,23 @@ def test_committed_guide_matches_committed_report() -> None:
         "docs/switching/guide.md is out of date: run `python tests/differential/report.py --write`"
     )
     assert report.main(["--check"]) == 0
+
+
+def test_committed_report_pages_match_committed_report() -> None:
+    data = json.loads(report.REPORT_JSON.read_text())
+    assert report.stale_report_files(data) == [], (
+        "docs/switching/differences*.md are out of date: run "
+        "`python tests/differential/report.py --write`"
+    )
+
+
+def test_every_group_has_its_part_page() -> None:
+    """A new group of cases must be placed on a part page (else it lands on `other`)."""
+    groups = {c.group for c in corpus.CASES}
+    placed = {g for _, (_, part) in report.PARTS.items() for g in part}
+    assert groups <= placed, groups - placed
+    assert report.part_page("gRPC") == "differences-grpc.md"
+    assert report.part_page("something new") == "differences-other.md"
 
 
 def test_committed_report_is_classified() -> None:

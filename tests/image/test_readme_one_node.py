@@ -1,10 +1,10 @@
-"""README's "One node with `docker run`", run exactly as written, and a deploy that can never
-finish.
+"""docs/docker-run.md "One node with `docker run`", run exactly as written, and a deploy that can
+never finish.
 
-The commands come from the README block between `<!-- one-node:start -->` and `<!-- one-node:end
--->`, so this test and the README cannot drift. Only what would collide with other users of this
-machine is replaced: the image (RSH_IMAGE), the container name and the host ports (free ones
-instead of 8000 and 9000).
+The commands come from the block between `<!-- one-node:start -->` and `<!-- one-node:end -->` of
+docs/docker-run.md, so this test and the docs cannot drift. Only what would collide with other
+users of this machine is replaced: the image (RSH_IMAGE), the container name and the host ports
+(free ones instead of 8000 and 9000).
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.image
 
 REPO = Path(__file__).resolve().parents[2]
-README = REPO / "README.md"
+DOC = REPO / "docs" / "docker-run.md"
 PROTO = REPO / "examples" / "demo" / "demo.proto"
 START, END = "<!-- one-node:start -->", "<!-- one-node:end -->"
-README_IMAGE = "ray-serve-haproxy:latest"
-README_NAME = "ray-head"
+DOC_IMAGE = "ray-serve-haproxy:latest"
+DOC_NAME = "ray-head"
 HEALTHY_WITHIN_S = 240
 COMMAND_TIMEOUT_S = 120
 
@@ -52,9 +52,9 @@ def free_port() -> int:
 
 
 def readme_commands() -> list[str]:
-    """The shell commands of the README block, continuation lines joined, comments kept."""
-    text = README.read_text()
-    assert START in text and END in text, f"README.md lacks the {START} block"
+    """The shell commands of the docs' block, continuation lines joined, comments kept."""
+    text = DOC.read_text()
+    assert START in text and END in text, f"{DOC.name} lacks the {START} block"
     block = text[text.index(START) + len(START) : text.index(END)]
     match = re.search(r"```bash\n(.*?)```", block, re.S)
     assert match, "the one-node block holds no ```bash code"
@@ -70,12 +70,12 @@ def readme_commands() -> list[str]:
 
 
 def localize(command: str, name: str, http: int, grpc_port: int, secrets: Path) -> str:
-    """The README command for this machine: our image, our name, free host ports, and a token
+    """The docs' command for this machine: our image, our name, free host ports, and a token
     directory of the test's own instead of the repository's `.secrets`."""
-    command = command.replace(README_IMAGE, IMAGE)
+    command = command.replace(DOC_IMAGE, IMAGE)
     command = command.replace("scripts/ray-token.sh", f"scripts/ray-token.sh {secrets}")
     command = command.replace("$PWD/.secrets/", f"{secrets}/")
-    command = re.sub(rf"\b{README_NAME}\b", name, command)
+    command = re.sub(rf"\b{DOC_NAME}\b", name, command)
     command = command.replace("127.0.0.1:8000", f"127.0.0.1:{http}")
     return command.replace("127.0.0.1:9000", f"127.0.0.1:{grpc_port}")
 
@@ -128,15 +128,15 @@ def test_readme_one_node_commands_turn_healthy_and_serve_every_app(
         assert result.returncode == 0, f"`{command}`:\n{result.stdout}\n{result.stderr}"
         outputs[command] = result.stdout
         if waits:
-            print(f"\n[image] README one node: healthy after {time.monotonic() - started:.1f}s")
+            print(f"\n[image] docs one node: healthy after {time.monotonic() - started:.1f}s")
     container = docker_client.containers.get(container_name)
     container.reload()
     assert container.attrs["State"]["Health"]["Status"] == "healthy"
 
-    # Every demo app answers: the README's curls (hello, echo) ...
+    # Every demo app answers: the docs' curls (hello, echo) ...
     answers = [json.loads(out) for cmd, out in outputs.items() if cmd.startswith("curl ")]
     assert {a["app"] for a in answers} == {"hello", "echo"}, answers
-    # ... and gRPC on the published port (the README points to its gRPC section for this).
+    # ... and gRPC on the published port (the docs point to the gRPC page for this).
     demo_pb2, demo_pb2_grpc = grpc_stubs(tmp_path)
     with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
         stub = demo_pb2_grpc.GreeterStub(channel)
@@ -161,7 +161,7 @@ def test_readme_one_node_commands_turn_healthy_and_serve_every_app(
     result = run(stop)
     assert result.returncode == 0, result.stderr
     container.reload()
-    print(f"[image] README one node: docker stop took {time.monotonic() - began:.1f}s")
+    print(f"[image] docs one node: docker stop took {time.monotonic() - began:.1f}s")
     state: dict[str, Any] = container.attrs["State"]
     assert state["ExitCode"] in (0, 143), state
     assert "ray-serve-haproxy: Ray stopped" in container.logs().decode(errors="replace")

@@ -12,6 +12,7 @@ Every YAML document is dispatched by apiVersion and kind:
 - `monitoring.coreos.com/v1` ServiceMonitor: a closed subset of the prometheus-operator CRD,
   written here (SERVICE_MONITOR below) for the fields the manifests use; a field outside it is an
   error until it is added here.
+- `monitoring.coreos.com/v1` PrometheusRule: the same, PROMETHEUS_RULE below.
 - everything else (Service, NetworkPolicy, Secret, ConfigMap, PVC, Deployment, StatefulSet, ...):
   Kubernetes' own JSON schemas in their strict form, as the `kubernetes-validate` package ships
   them, for each version in KUBERNETES_VERSIONS.
@@ -118,6 +119,51 @@ SERVICE_MONITOR: dict[str, Any] = {
                             "filterRunning": {"type": "boolean"},
                             "relabelings": {"type": "array", "items": _RELABEL_CONFIG},
                             "metricRelabelings": {"type": "array", "items": _RELABEL_CONFIG},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+# The PrometheusRule subset (monitoring.coreos.com/v1, prometheus-operator's API reference):
+# what prometheusrule.yaml uses, closed like the ServiceMonitor's. No schema source for the CRD
+# is reachable here; `promtool check rules` on the same groups (tests/unit) covers the PromQL.
+_RULE = {
+    "type": "object",
+    "required": ["expr"],  # and `record` or `alert`: promtool checks that (tests/unit)
+    "properties": {
+        "record": {"type": "string", "minLength": 1},
+        "alert": {"type": "string", "minLength": 1},
+        "expr": {"anyOf": [{"type": "integer"}, {"type": "string", "minLength": 1}]},
+        "for": {"type": "string", "pattern": _DURATION},
+        "keep_firing_for": {"type": "string", "pattern": _DURATION},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+PROMETHEUS_RULE: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "PrometheusRule"},
+        "metadata": {"type": "object"},
+        "spec": {
+            "type": "object",
+            "properties": {
+                "groups": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "interval": {"type": "string", "pattern": _DURATION},
+                            "limit": {"type": "integer", "minimum": 0},
+                            "rules": {"type": "array", "items": _RULE},
                         },
                     },
                 },
@@ -328,6 +374,12 @@ def validate_document(document: Any, where: str) -> Result:
         schema["properties"]["spec"]["properties"]["selector"] = LABEL_SELECTOR
         validator = _validator(schema, KUBERNETES_VERSIONS[-1])
         result.errors += _errors(validator, document, "ServiceMonitor subset (tests/kuberay)")
+        return result
+    if (api_version, kind) == ("monitoring.coreos.com/v1", "PrometheusRule"):
+        schema = close(PROMETHEUS_RULE)
+        schema["properties"]["metadata"] = OBJECT_META
+        validator = _validator(schema, KUBERNETES_VERSIONS[-1])
+        result.errors += _errors(validator, document, "PrometheusRule subset (tests/kuberay)")
         return result
     for version in KUBERNETES_VERSIONS:
         schema = builtin_schema(api_version, kind, version)

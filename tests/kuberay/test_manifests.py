@@ -53,6 +53,7 @@ API_VERSIONS = {
     "Service": "v1",
     "NetworkPolicy": "networking.k8s.io/v1",
     "ServiceMonitor": "monitoring.coreos.com/v1",
+    "PrometheusRule": "monitoring.coreos.com/v1",
 }
 
 # Besides what the runtime derives (checked against its settings model below), settings whose
@@ -477,7 +478,8 @@ def test_token_authentication_is_on_through_kuberay(pod: Pod) -> None:
     assert effective.values.auth_mode == "token"
     assert effective.values.auth_token is not None, f"{pod}: the runtime would see no token"
     # Operators find the command that creates the Secret, with KubeRay's key, next to it.
-    docs = (KUBERAY / "README.md").read_text() + (REPO / "docs" / "operators.md").read_text()
+    pages = (KUBERAY / "README.md", REPO / "docs" / "token-auth.md", REPO / "docs" / "kuberay.md")
+    docs = "".join(page.read_text() for page in pages)
     assert f"kubectl create secret generic {secret} --from-literal=auth_token=" in docs, secret
 
 

@@ -39,7 +39,7 @@ UPSTREAM_SHA256 = {
     "ray.io_rayservices.yaml": "0a8fc325e6e22b9231c1f282b309555e2ecf94227ca20a03df3d1d9a403907ab",
 }
 # Fields a typo is tried on first, and values whose type is changed first (the examples).
-MISSPELL_FIRST = ("readinessProbe",)
+MISSPELL_FIRST = ("readinessProbe", "record")  # record: a PrometheusRule's first rule
 RETYPE_FIRST = ("terminationGracePeriodSeconds",)
 # Fields Kubernetes types as int-or-string (ports, quantities): a wrong type cannot be planted.
 INT_OR_STRING = ("port", "targetPort", "endPort", "cpu", "memory", "storage", "divisor")

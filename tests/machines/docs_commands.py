@@ -1,4 +1,4 @@
-"""The commands of docs/operators.md "A cluster of machines with `docker run`", parsed.
+"""The commands of docs/docker-run.md "A cluster of machines with `docker run`", parsed.
 
 The section marks its commands with `<!-- machines:start -->` ... `<!-- machines:end -->` and its
 firewall table with `<!-- machines-ports:start -->` ... `<!-- machines-ports:end -->`. The unit
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DOCS = REPO / "docs" / "operators.md"
+DOCS = REPO / "docs" / "docker-run.md"
 COMMANDS = ("<!-- machines:start -->", "<!-- machines:end -->")
 PORTS = ("<!-- machines-ports:start -->", "<!-- machines-ports:end -->")
 

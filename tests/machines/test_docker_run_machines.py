@@ -1,4 +1,4 @@
-"""docs/operators.md "A cluster of machines with `docker run`", run as written with the Docker SDK:
+"""docs/docker-run.md "A cluster of machines with `docker run`", run as written with the Docker SDK:
 the token script, the head, two workers and the entry, then requests through the entry.
 
 What it emulates: the docs give every Ray node `--network host` on a machine of its own, so

@@ -1,4 +1,4 @@
-"""docs/operators.md "A cluster of machines with `docker run`" against the runtime's settings
+"""docs/docker-run.md "A cluster of machines with `docker run`" against the runtime's settings
 code, without Docker: the documented commands are valid settings for their machines, leave none
 of Ray's ports to chance, and the firewall table lists exactly the ports those settings make a
 node listen on (`exposure.known_ports`, what `check` reports)."""

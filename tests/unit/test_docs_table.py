@@ -1,4 +1,4 @@
-"""The README's settings table is the one generated from settings.py."""
+"""The settings reference (docs/settings.md) is the one generated from settings/."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ray_serve_haproxy.docs import (
     START_MARKER,
     block_matches,
     extract_block,
+    heading_anchor,
     replace_block,
     settings_table,
 )
@@ -19,17 +20,26 @@ from ray_serve_haproxy.settings import specs
 
 pytestmark = pytest.mark.unit
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+SETTINGS_DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
 
-def test_readme_settings_table_is_generated_from_the_code() -> None:
-    text = README.read_text()
-    if extract_block(text) is None:
-        pytest.skip(f"README.md has no {START_MARKER} ... {END_MARKER} block yet")
+def test_settings_reference_is_generated_from_the_code() -> None:
+    text = SETTINGS_DOC.read_text()
+    assert extract_block(text) is not None, f"docs/settings.md lacks the {START_MARKER} block"
     up_to_date = block_matches(text, settings_table())
     assert up_to_date, (
-        "README.md's settings table differs from the settings code: run "
-        "`ray-serve-haproxy settings-table --write README.md`"
+        "docs/settings.md's settings table differs from the settings code: run "
+        "`ray-serve-haproxy settings-table --write docs/settings.md`"
+    )
+
+
+def test_group_links_lead_to_the_group_tables() -> None:
+    table = settings_table()
+    links = re.findall(r"\]\(#([^)]+)\)", table.splitlines()[0])
+    headings = [line[4:] for line in table.splitlines() if line.startswith("### ")]
+    assert links == [heading_anchor(h) for h in headings], (links, headings)
+    assert heading_anchor("Node address and Ray's ports (host networking, firewalls)") == (
+        "node-address-and-rays-ports-host-networking-firewalls"
     )
 
 

@@ -212,6 +212,16 @@ def test_nothing_administrative_beyond_loopback(load: Load) -> None:
     assert "listen stats" not in config
 
 
+def test_metrics_exporter_opens_to_the_network_only_when_asked(load: Load) -> None:
+    values = load(Role.ENTRY, **COMPOSE_NODES, RSH_ENTRY_METRICS_HOST="0.0.0.0").values
+    metrics = section(render_haproxy_config(values), "frontend metrics")
+    assert "bind 0.0.0.0:9101" in metrics, metrics
+    assert "http-request use-service prometheus-exporter if { path /metrics }" in metrics
+    with pytest.raises(InvalidSettings) as refused:
+        load(Role.ENTRY, **COMPOSE_NODES, RSH_ENTRY_METRICS_HOST="not a host!")
+    assert "RSH_ENTRY_METRICS_HOST" in str(refused.value)
+
+
 # --- supervisord and the command --------------------------------------------------------------
 
 
@@ -360,3 +370,99 @@ def test_entry_liveness_without_haproxy(load: Load) -> None:
     values = load(Role.ENTRY, **COMPOSE_NODES, RAY_SERVE_HAPROXY_BINARY_PATH="/bin/true").values
     (result,) = run_checks(values, Role.ENTRY, Probe.LIVENESS)
     assert not result.ok and "not running" in result.detail
+
+
+# --- limits against hostile clients (docs/edge-security.md) -----------------------------------
+
+
+def test_hostile_client_limits_by_default(load: Load) -> None:
+    config = render_haproxy_config(load(Role.ENTRY, **COMPOSE_NODES).values)
+    defaults = section(config, "defaults")
+    assert "timeout http-request 10s" in defaults
+    assert "timeout http-keep-alive 90s" in defaults
+    glob = section(config, "global")
+    assert "tune.h2.fe.max-concurrent-streams 100" in glob
+    assert "tune.h2.fe.glitches-threshold 1000" in glob
+    http, grpc = section(config, "frontend http"), section(config, "frontend grpc")
+    # Slow bodies wait at the entry on the HTTP port only: gRPC client streams must flow.
+    assert "option http-buffer-request" in http
+    assert "option http-buffer-request" not in grpc
+    for frontend in (http, grpc):
+        assert (
+            "http-request set-log-level silent if { var(sess.rsh_errors,0) -m int gt 10 }"
+            in frontend
+        )
+        assert "http-request silent-drop if { var(sess.rsh_bad,0) -m int ge 1000 }" in frontend
+        counted = [line for line in frontend if line.startswith("http-after-response set-var")]
+        assert len(counted) == 2, counted
+        # Off by default: behind Docker's port proxy every client has the same address.
+        assert not any("track-sc0" in line for line in frontend)
+    assert "backend per_client" not in config
+
+
+def test_hostile_client_limits_follow_the_settings(load: Load) -> None:
+    values = load(
+        Role.ENTRY,
+        **COMPOSE_NODES,
+        RSH_ENTRY_TIMEOUT_HTTP_REQUEST_S="5",
+        RSH_ENTRY_TIMEOUT_KEEP_ALIVE_S="30",
+        RSH_ENTRY_BUFFER_REQUEST_BODY="0",
+        RSH_ENTRY_H2_MAX_CONCURRENT_STREAMS="50",
+        RSH_ENTRY_H2_GLITCHES_THRESHOLD="0",
+        RSH_ENTRY_LOG_ERRORS_PER_CONNECTION="0",
+        RSH_ENTRY_MAX_BAD_REQUESTS_PER_CONNECTION="0",
+        RSH_ENTRY_PER_CLIENT_MAXCONN="20",
+    ).values
+    config = render_haproxy_config(values)
+    assert "timeout http-request 5s" in section(config, "defaults")
+    assert "timeout http-keep-alive 30s" in section(config, "defaults")
+    assert "tune.h2.fe.max-concurrent-streams 50" in section(config, "global")
+    assert "glitches-threshold" not in config
+    assert "http-buffer-request" not in config
+    assert "rsh_errors" not in config and "rsh_bad" not in config
+    assert section(config, "backend per_client") == [
+        "stick-table type ipv6 size 1m expire 60s store conn_cur"
+    ]
+    for name in ("frontend http", "frontend grpc"):
+        frontend = section(config, name)
+        assert frontend[2:4] == [
+            "tcp-request connection track-sc0 src table per_client",
+            "tcp-request connection reject if { sc0_conn_cur(per_client) gt 20 }",
+        ], frontend
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "allowed"),
+    [
+        ("RSH_ENTRY_TIMEOUT_HTTP_REQUEST_S", "0", "integer 1-3600 seconds"),
+        ("RSH_ENTRY_TIMEOUT_HTTP_REQUEST_S", "10s", "integer 1-3600 seconds"),
+        ("RSH_ENTRY_TIMEOUT_KEEP_ALIVE_S", "3601", "integer 1-3600 seconds"),
+        ("RSH_ENTRY_BUFFER_REQUEST_BODY", "yes", "0 or 1"),
+        ("RSH_ENTRY_H2_MAX_CONCURRENT_STREAMS", "0", "integer 1-10000"),
+        ("RSH_ENTRY_H2_GLITCHES_THRESHOLD", "-1", "integer 0-1000000"),
+        ("RSH_ENTRY_LOG_ERRORS_PER_CONNECTION", "many", "integer 0-1000000"),
+        ("RSH_ENTRY_MAX_BAD_REQUESTS_PER_CONNECTION", "1e3", "integer 0-1000000"),
+        ("RSH_ENTRY_PER_CLIENT_MAXCONN", "2000000", "integer 0-1000000"),
+    ],
+)
+def test_bad_hostile_client_limits(load: Load, variable: str, raw: str, allowed: str) -> None:
+    with pytest.raises(InvalidSettings) as caught:
+        load(Role.ENTRY, **COMPOSE_NODES, **{variable: raw})
+    (error,) = caught.value.errors
+    assert error.variable == variable
+    assert str(error).startswith(f"{variable}={raw!r}") and allowed in str(error), str(error)
+
+
+def test_bad_limit_exits_2_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    private_paths: dict[str, str],
+) -> None:
+    for name, value in private_paths.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RSH_ENTRY_NODES", "head,worker")
+    monkeypatch.setenv("RSH_ENTRY_TIMEOUT_HTTP_REQUEST_S", "0")
+    assert main(["entry", "--render-only"]) == 2
+    err = capsys.readouterr().err
+    assert "RSH_ENTRY_TIMEOUT_HTTP_REQUEST_S='0'" in err and "integer 1-3600 seconds" in err, err
+    assert not (Path(private_paths["RSH_STATE_DIR"]) / "entry-haproxy.cfg").exists()

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.unit
 Load = Callable[..., EffectiveSettings]
 
 # The defaults as the guide (and, for the rest, Ray 2.60 / the contract) give them. Written out
-# here rather than read from settings.py, so a changed default fails a test.
+# here rather than read from settings/, so a changed default fails a test.
 EXPECTED_DEFAULTS: dict[str, Any] = {
     "RAY_SERVE_ENABLE_HA_PROXY": False,
     "RAY_SERVE_HAPROXY_MAXCONN": 20000,  # the guide's, not Ray's 4096
@@ -89,11 +89,20 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "RAY_kill_child_processes_on_worker_exit": "false",
     # The entry.
     "RSH_ENTRY_NODES": None,
+    "RSH_ENTRY_METRICS_HOST": "127.0.0.1",
     "RSH_ENTRY_SLOTS": 16,
     "RSH_ENTRY_CHECK_INTER": "1s",
     "RSH_ENTRY_CHECK_FALL": 2,
     "RSH_ENTRY_CHECK_RISE": 2,
     "RSH_ENTRY_CONNECT_TIMEOUT": "500ms",
+    "RSH_ENTRY_TIMEOUT_HTTP_REQUEST_S": 10,
+    "RSH_ENTRY_TIMEOUT_KEEP_ALIVE_S": 90,
+    "RSH_ENTRY_BUFFER_REQUEST_BODY": True,
+    "RSH_ENTRY_H2_MAX_CONCURRENT_STREAMS": 100,
+    "RSH_ENTRY_H2_GLITCHES_THRESHOLD": 1000,
+    "RSH_ENTRY_LOG_ERRORS_PER_CONNECTION": 10,
+    "RSH_ENTRY_MAX_BAD_REQUESTS_PER_CONNECTION": 1000,
+    "RSH_ENTRY_PER_CLIENT_MAXCONN": 0,
 }
 DERIVED = {
     "RAY_SERVE_HAPROXY_NBTHREAD",

@@ -495,7 +495,7 @@ def build_parser() -> Parser:
 
     add("drain", cmd_drain, "stop Ray gracefully and leave no HAProxy behind (preStop)")
 
-    table = add("settings-table", cmd_settings_table, "print the README's settings table")
+    table = add("settings-table", cmd_settings_table, "print the settings reference (docs/)")
     target = table.add_mutually_exclusive_group()
     target.add_argument("--write", metavar="FILE", help="replace the table block in FILE")
     target.add_argument("--check", metavar="FILE", help="exit 1 if FILE's block is outdated")

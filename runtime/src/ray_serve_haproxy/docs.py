@@ -1,13 +1,14 @@
-"""The README's settings table, generated from the declarations in settings.py.
+"""The settings reference (docs/settings.md), generated from the declarations in settings/.
 
-`ray-serve-haproxy settings-table` prints it; `--write README.md` replaces the block between
-the markers; `--check README.md` exits 1 when the block differs (as the unit test does).
-`python -m ray_serve_haproxy.docs` prints it too.
+`ray-serve-haproxy settings-table` prints it; `--write docs/settings.md` replaces the block
+between the markers; `--check docs/settings.md` exits 1 when the block differs (as the unit test
+does). `python -m ray_serve_haproxy.docs` prints it too.
 """
 
 from __future__ import annotations
 
 import sys
+import unicodedata
 from typing import Any
 
 from .settings import Group, Spec, specs
@@ -29,13 +30,21 @@ def default_text(spec: Spec[Any]) -> str:
     return f"`{rendered}`" if rendered else "empty"
 
 
+def heading_anchor(title: str) -> str:
+    """The anchor GitHub gives a heading: lower case, only letters, digits, marks, `_`, `-` and
+    spaces kept, each space a `-` (tests/docs/links.py checks every link with the same rule)."""
+    kept = (c for c in title.lower() if c in " -_" or unicodedata.category(c)[0] in "LNM")
+    return "".join(kept).replace(" ", "-")
+
+
 def settings_table() -> str:
-    """Markdown: one table (variable, default, allowed, description) per group."""
-    out: list[str] = []
-    for group in Group:
+    """Markdown: a line of links to the groups, then one table (variable, default, allowed,
+    description) per group."""
+    groups = [g for g in Group if any(spec.group == g for _, spec in specs())]
+    links = " · ".join(f"[{g.value}](#{heading_anchor(g.value)})" for g in groups)
+    out: list[str] = [f"Groups: {links}.", ""]
+    for group in groups:
         group_specs = [spec for _, spec in specs() if spec.group == group]
-        if not group_specs:
-            continue
         out += [f"### {group.value}", ""]
         out += ["| Variable | Default | Allowed | Description |", "|---|---|---|---|"]
         for spec in group_specs:

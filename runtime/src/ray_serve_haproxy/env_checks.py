@@ -429,7 +429,9 @@ def check_entry(
         own = [("RSH_HTTP_PORT", values.http_port, "0.0.0.0")]
         if values.grpc_port:
             own.append(("RSH_GRPC_PORT", values.grpc_port, "0.0.0.0"))
-        own.append(("RAY_SERVE_HAPROXY_METRICS_PORT", values.metrics_port, "127.0.0.1"))
+        own.append(
+            ("RAY_SERVE_HAPROXY_METRICS_PORT", values.metrics_port, values.entry_metrics_host)
+        )
         for name, port, host in own:
             problem = bind_problem(port, host)
             level = Level.FAIL if problem else Level.OK
