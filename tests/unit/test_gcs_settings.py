@@ -182,14 +182,3 @@ def test_config_shows_the_storage_in_effect_and_masks_the_password(
     assert data["RAY_gcs_storage"] == {"value": "memory", "source": "default"}
     assert main(["config", "--role", "head"]) == 0
     assert PASSWORD not in capsys.readouterr().out
-
-
-def test_serve_config_is_deployed_once_per_cluster() -> None:
-    from ray_serve_haproxy.serve_up import deploy_plan
-
-    config = {"applications": [{"name": "hello"}, {"name": "echo"}, {"import_path": "x:y"}]}
-    # A new cluster: deploy the file, wait for its applications.
-    assert deploy_plan(config, []) == (True, ["hello", "echo", "default"])
-    # A head that came back on fault-tolerant storage: Serve recovered what runs (perhaps
-    # changed by a `serve deploy` since); the file is not deployed over it.
-    assert deploy_plan(config, ["hello", "extra", "echo"]) == (False, ["echo", "extra", "hello"])

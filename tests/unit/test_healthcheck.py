@@ -11,7 +11,7 @@ import pytest
 from ray_serve_haproxy.cli import main
 from ray_serve_haproxy.healthcheck import Probe, liveness, readiness, run_checks
 from ray_serve_haproxy.settings_loader import EffectiveSettings, Role
-from ray_serve_haproxy.state_dir import SERVE_FAILED, SERVE_READY, mark
+from ray_serve_haproxy.state_dir import SERVE_FAILED, SERVE_PROGRESS, SERVE_READY, mark
 
 pytestmark = pytest.mark.unit
 
@@ -112,7 +112,13 @@ def test_head_readiness_consults_the_serve_markers(
     config.write_text("applications: []\n")
     values = load(RSH_HTTP_PORT=str(port), RSH_SERVE_CONFIG=str(config)).values
     result = readiness(values, Role.HEAD)
-    assert not result.ok and "not deployed yet" in result.detail
+    assert not result.ok and "is not deployed yet: serve-up has not started" in result.detail
+    # While serve-up works, the probe says what it waits for (serve_up.app_states).
+    mark(values.state_dir, SERVE_PROGRESS, "waiting for applications (250 s left): b=DEPLOYING")
+    result = readiness(values, Role.HEAD)
+    assert f"{config} is not deployed yet: waiting for applications (250 s left): b=DEPLOYING" in (
+        result.detail
+    )
     mark(values.state_dir, SERVE_READY, "ok")
     assert readiness(values, Role.HEAD).ok
     mark(values.state_dir, SERVE_FAILED, "application 'hello' failed to deploy: boom")

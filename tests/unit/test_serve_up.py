@@ -4,6 +4,7 @@ applications HAProxy mode serves differently are named in the log before anythin
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import types
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ray_serve_haproxy import serve_up
+from ray_serve_haproxy import config_record, serve_up
 from ray_serve_haproxy.serve_up import NO_ROUTES_MESSAGE, ServeUpError
 
 pytestmark = pytest.mark.unit
@@ -51,11 +52,14 @@ def healthz() -> Iterator[tuple[int, type[Healthz]]]:
 
 @pytest.fixture
 def fake_ray(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """`ray`, `ray.serve` and the dashboard SDK as serve-up imports them, recording calls."""
-    calls: dict[str, Any] = {"deployed": []}
+    """`ray`, `ray.serve`, the GCS's internal KV and the dashboard SDK as serve-up imports them:
+    Serve runs what was deployed last (`running`: name -> config; `statuses`: name -> (status,
+    message) other than RUNNING), every deploy is recorded in `deployed`."""
+    calls: dict[str, Any] = {"deployed": [], "running": {}, "statuses": {}, "kv": {}}
     ray = types.ModuleType("ray")
     ray.init = lambda **kwargs: None  # type: ignore[attr-defined]
     ray.shutdown = lambda: None  # type: ignore[attr-defined]
+    ray.nodes = lambda: []  # type: ignore[attr-defined]
     serve = types.ModuleType("ray.serve")
 
     def start(**kwargs: Any) -> None:
@@ -63,9 +67,11 @@ def fake_ray(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     def status() -> Any:
         apps = {
-            name: types.SimpleNamespace(status="RUNNING", message="")
-            for config in calls["deployed"]
-            for name in (a["name"] for a in config["applications"])
+            name: types.SimpleNamespace(
+                status=calls["statuses"].get(name, ("RUNNING", ""))[0],
+                message=calls["statuses"].get(name, ("RUNNING", ""))[1],
+            )
+            for name in calls["running"]
         }
         return types.SimpleNamespace(applications=apps)
 
@@ -79,15 +85,32 @@ def fake_ray(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
         def deploy_applications(self, config: dict[str, Any]) -> None:
             calls["deployed"].append(config)
+            calls["running"] = {a["name"]: a for a in config["applications"]}
+
+        def get_serve_details(self) -> dict[str, Any]:
+            return {
+                "applications": {
+                    name: {"deployed_app_config": config}
+                    for name, config in calls["running"].items()
+                }
+            }
 
     sdk.ServeSubmissionClient = Client  # type: ignore[attr-defined]
+    kv = types.ModuleType("ray.experimental.internal_kv")
+    kv._internal_kv_get = lambda key, namespace=None: calls["kv"].get((namespace, key))  # type: ignore[attr-defined]
+    kv._internal_kv_put = lambda key, value, overwrite=True, namespace=None: calls[  # type: ignore[attr-defined]
+        "kv"
+    ].__setitem__((namespace, key), value)
+    kv._internal_kv_del = lambda key, namespace=None: calls["kv"].pop((namespace, key))  # type: ignore[attr-defined]
     for name, module in (
         ("ray", ray),
         ("ray.serve", serve),
         ("ray.dashboard.modules.serve.sdk", sdk),
+        ("ray.experimental.internal_kv", kv),
     ):
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.setattr(serve_up, "MIN_HEALTHZ_WAIT_S", 1.0)
+    monkeypatch.setattr(serve_up, "POLL_S", 0.05)
     return calls
 
 
@@ -186,15 +209,159 @@ def test_a_proxy_without_routes_is_not_ready(
         run(port, config, timeout_s=1)
 
 
-def test_recovered_applications_are_not_deployed_again(
-    tmp_path: Path, fake_ray: dict[str, Any], healthz: tuple[int, type[Healthz]]
+APP_A = "  - {name: a, route_prefix: /a, import_path: 'm:app'}\n"
+APP_B = "  - {name: b, route_prefix: /b, import_path: 'm:b'}\n"
+
+
+def recorded(fake_ray: dict[str, Any]) -> dict[str, Any] | None:
+    raw = fake_ray["kv"].get((config_record.RECORD_NAMESPACE, config_record.RECORD_KEY))
+    return json.loads(raw) if raw is not None else None
+
+
+def test_the_declared_config_is_deployed_when_it_changed_and_only_then(
+    tmp_path: Path,
+    fake_ray: dict[str, Any],
+    healthz: tuple[int, type[Healthz]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A head restarted on fault-tolerant GCS storage finds Serve's applications recovered:
-    the config is deployed once per cluster, so a `serve deploy` made since is not undone."""
+    """A restart with the same file deploys nothing (so a `serve deploy` made since stays); a
+    changed file is deployed, and the log says what it adds, changes and removes."""
     port, _ = healthz
     config = tmp_path / "serve.yaml"
-    config.write_text("applications:\n  - {name: a, route_prefix: /a, import_path: 'm:app'}\n")
-    fake_ray["deployed"].append({"applications": [{"name": "b"}]})  # what the cluster runs
+    config.write_text("applications:\n" + APP_A)
+    assert "RUNNING: a" in run(port, config)
+    assert len(fake_ray["deployed"]) == 1
+    assert recorded(fake_ray)["state"] == "applied"
+    assert "a new cluster" in capsys.readouterr().out
+
+    # Through Serve's API: b added. The head restarts with the same file: nothing deployed.
+    fake_ray["running"]["b"] = {"name": "b", "route_prefix": "/b", "import_path": "m:b"}
     summary = run(port, config)
-    assert fake_ray["deployed"] == [{"applications": [{"name": "b"}]}]
-    assert "recovered applications RUNNING: b" in summary
+    assert len(fake_ray["deployed"]) == 1
+    assert "recovered applications RUNNING: a, b" in summary
+    out = capsys.readouterr().out
+    assert "unchanged since it was applied: not deploying it" in out
+    assert "Serve's applications keep their replicas: a, b" in out
+
+    # The file changes: a removed, b declared differently. The file wins.
+    config.write_text("applications:\n" + APP_B.replace("'m:b'", "'m:b2'"))
+    assert "RUNNING: b" in run(port, config)
+    assert len(fake_ray["deployed"]) == 2
+    out = capsys.readouterr().out
+    assert "changed since it was last applied: deploying it" in out
+    assert "the file changed since it was applied" in out and "adds b; removes a" in out
+    assert 'changes b (import_path: "m:b" -> "m:b2"); removes a' in out
+    assert (
+        "this replaces what was changed through Serve's API since: b (added through the API)" in out
+    )
+    assert recorded(fake_ray)["config"]["applications"][0]["import_path"] == "m:b2"
+
+
+def test_a_cluster_without_a_record_keeps_what_matches_the_file(
+    tmp_path: Path,
+    fake_ray: dict[str, Any],
+    healthz: tuple[int, type[Healthz]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A cluster an older image started (Serve recovered applications, no record): nothing is
+    deployed when they match the file, and the file is recorded as applied."""
+    port, _ = healthz
+    config = tmp_path / "serve.yaml"
+    config.write_text("applications:\n" + APP_A)
+    fake_ray["running"] = {"a": {"name": "a", "route_prefix": "/a", "import_path": "m:app"}}
+    run(port, config)
+    assert fake_ray["deployed"] == []
+    assert recorded(fake_ray)["state"] == "applied"
+    assert "Serve's applications match it: not deploying it" in capsys.readouterr().out
+
+
+def test_without_a_declared_config_nothing_is_deployed_or_removed_and_the_record_goes(
+    tmp_path: Path, fake_ray: dict[str, Any], healthz: tuple[int, type[Healthz]]
+) -> None:
+    port, _ = healthz
+    config = tmp_path / "serve.yaml"
+    config.write_text("applications:\n" + APP_A)
+    run(port, config)
+    assert recorded(fake_ray) is not None
+    assert "applications RUNNING: a" in run(port, None)
+    assert len(fake_ray["deployed"]) == 1 and list(fake_ray["running"]) == ["a"]
+    assert recorded(fake_ray) is None
+
+
+def test_force_deploys_an_unchanged_file(
+    tmp_path: Path, fake_ray: dict[str, Any], healthz: tuple[int, type[Healthz]]
+) -> None:
+    port, _ = healthz
+    config = tmp_path / "serve.yaml"
+    config.write_text("applications:\n" + APP_A)
+    run(port, config)
+    run(port, config, force=True)
+    assert len(fake_ray["deployed"]) == 2
+
+
+def test_a_failed_deploy_names_the_app_and_its_error_and_is_retried(
+    tmp_path: Path,
+    fake_ray: dict[str, Any],
+    healthz: tuple[int, type[Healthz]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """DEPLOY_FAILED: serve-failed names the application with the gist of Serve's message (the
+    whole traceback goes to the log); the record stays `submitted`, so the next start deploys
+    the same file again (e.g. after the module was fixed in a new image)."""
+    port, _ = healthz
+    config = tmp_path / "serve.yaml"
+    config.write_text("applications:\n" + APP_A + APP_B)
+    traceback_text = (
+        "Deploying app 'b' failed with exception:\nTraceback (most recent call last):\n"
+        '  File "x.py", line 1, in <module>\n'
+        "ModuleNotFoundError: No module named 'm'\n"
+    )
+    fake_ray["statuses"] = {"b": ("DEPLOY_FAILED", traceback_text)}
+    state_dir = tmp_path / "state"
+    code = serve_up.run(
+        http_port=port,
+        dashboard_url="http://127.0.0.1:1",
+        state_dir=str(state_dir),
+        timeout_s=5,
+        config_path=str(config),
+    )
+    assert code == 1
+    failed = (state_dir / "serve-failed").read_text()
+    assert failed == (
+        "applications not RUNNING: b=DEPLOY_FAILED (ModuleNotFoundError: No module named 'm'), "
+        "1 of 2 RUNNING\n"
+    )
+    assert 'File "x.py", line 1' in capsys.readouterr().out
+    assert recorded(fake_ray)["state"] == "submitted"
+    fake_ray["statuses"] = {}
+    assert (
+        serve_up.run(
+            http_port=port,
+            dashboard_url="http://127.0.0.1:1",
+            state_dir=str(state_dir),
+            timeout_s=5,
+            config_path=str(config),
+        )
+        == 0
+    )
+    assert len(fake_ray["deployed"]) == 2
+    assert "never seen RUNNING: deploying it again" in capsys.readouterr().out
+    assert recorded(fake_ray)["state"] == "applied"
+
+
+def test_progress_names_what_is_not_running_yet(
+    tmp_path: Path, fake_ray: dict[str, Any], healthz: tuple[int, type[Healthz]]
+) -> None:
+    port, _ = healthz
+    config = tmp_path / "serve.yaml"
+    config.write_text("applications:\n" + APP_A + APP_B)
+    fake_ray["statuses"] = {"b": ("DEPLOYING", "")}
+    seen: list[str] = []
+    with pytest.raises(ServeUpError, match=r"not RUNNING after 1s: b=DEPLOYING, 1 of 2 RUNNING"):
+        run(port, config, timeout_s=1, progress=seen.append)
+    assert any(
+        text.startswith("waiting for applications (")
+        and text.endswith("b=DEPLOYING, 1 of 2 RUNNING")
+        for text in seen
+    ), seen
+    assert serve_up.app_states({}, ["a"]) == "a=missing, 0 of 1 RUNNING"

@@ -274,3 +274,29 @@ def test_python_proxy_mode_runs_no_syslog_receiver(load: Load) -> None:
 )
 def test_dashboard_url(host: str, url: str) -> None:
     assert dashboard_url(host, 8265) == url
+
+
+def test_a_program_run_by_hand_adopts_what_supervisord_gives_it(
+    load: Load, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`docker compose exec head ray-serve-haproxy serve-up --force` runs without supervisord's
+    environment: it gets RSH_PYTHONPATH (also on sys.path, for the gRPC servicer import) and
+    Ray's effective settings, and keeps what it already has."""
+    import os
+    import sys
+
+    from ray_serve_haproxy.supervisor_config import adopt_process_environment
+
+    code = tmp_path / "code"
+    code.mkdir()
+    effective = load(role=Role.HEAD, RSH_PYTHONPATH=str(code), **HAPROXY_ON)
+    environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    environ.pop("RAY_SERVE_HAPROXY_NBTHREAD", None)
+    environ["RAY_SERVE_HAPROXY_MAXCONN"] = "123"
+    monkeypatch.setattr(os, "environ", environ)  # nothing leaks into the other tests
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    adopt_process_environment(effective)
+    assert os.environ["PYTHONPATH"] == str(code)
+    assert sys.path[0] == str(code)
+    assert os.environ["RAY_SERVE_HAPROXY_NBTHREAD"]  # derived: only in supervisord's environment
+    assert os.environ["RAY_SERVE_HAPROXY_MAXCONN"] == "123"

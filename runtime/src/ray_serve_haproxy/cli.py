@@ -217,33 +217,43 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from .haproxy_stats import collect, find_sockets, render_status, status_json
 
-    # Reads HAProxy's admin socket only: no token needed.
+    # Reads HAProxy's admin socket only: no token needed (on the head, Serve's applications
+    # are asked from the dashboard with the token when there is one).
     effective = _load(None, check_token=False)
     if effective is None:
         return EXIT_INVALID_SETTINGS
+    from .serve_apps import head_view
+
+    role = _recorded_role()
+    serve = head_view(effective.values) if role == Role.HEAD and not args.socket else None
     socket_path = effective.values.socket_path
-    if not args.socket and _recorded_role() == Role.ENTRY:
+    if not args.socket and role == Role.ENTRY:
         from .entry import socket_path as entry_socket
 
         socket_path = str(entry_socket(effective.values.state_dir))
     paths = [args.socket] if args.socket else find_sockets(socket_path)
+    statuses = collect(socket_path, paths) if paths else []
+    level, level_error = _patch_level()
+    if args.json:
+        data = status_json(statuses)
+        data["haproxy_security"] = (
+            haproxy_patch_level.status_json(level) if not level_error else {"error": level_error}
+        )
+        if serve is not None:
+            data["serve"] = serve.as_json()
+        print(json.dumps(data, indent=2))
+    else:
+        lines = [level_error] if level_error else haproxy_patch_level.status_lines(level)
+        sys.stdout.write("\n".join(lines) + "\n\n")
+        if serve is not None:
+            sys.stdout.write(serve.render())
+        sys.stdout.write(render_status(statuses))
     if not paths:
         directory, name = os.path.split(socket_path)
         return _fail(
             f"no HAProxy admin socket at {socket_path} or {directory}/*/{name}: "
             "is Serve running in HAProxy mode on this node?"
         )
-    statuses = collect(socket_path, paths)
-    level, level_error = _patch_level()
-    if args.json:
-        document = status_json(statuses)
-        document["haproxy_security"] = (
-            haproxy_patch_level.status_json(level) if not level_error else {"error": level_error}
-        )
-        print(json.dumps(document, indent=2))
-    else:
-        lines = [level_error] if level_error else haproxy_patch_level.status_lines(level)
-        sys.stdout.write("\n".join(lines) + "\n\n" + render_status(statuses))
     if all(s.error for s in statuses):
         return _fail("no HAProxy answered on its admin socket")
     return 0
@@ -401,11 +411,12 @@ def cmd_syslog(args: argparse.Namespace) -> int:
 def cmd_serve_up(args: argparse.Namespace) -> int:
     from .auth_token import TokenFileError, cluster_token
     from .serve_up import run
-    from .supervisor_config import dashboard_url
+    from .supervisor_config import adopt_process_environment, dashboard_url
 
     effective = _load(None)
     if effective is None:
         return EXIT_INVALID_SETTINGS
+    adopt_process_environment(effective)  # the same whether supervisord or an operator runs it
     values = effective.values
     try:
         token = cluster_token(values.auth_mode, values.auth_token, values.auth_token_path)
@@ -424,6 +435,7 @@ def cmd_serve_up(args: argparse.Namespace) -> int:
         token=token,
         haproxy_mode=values.enable_ha_proxy,
         pythonpath=values.pythonpath,
+        force=args.force,
     )
 
 
@@ -548,6 +560,9 @@ def build_parser() -> Parser:
     serve_up.add_argument("--state-dir", help="default: RSH_STATE_DIR")
     serve_up.add_argument("--timeout", type=int, help="default: RSH_SERVE_DEPLOY_TIMEOUT_S")
     serve_up.add_argument("--config", help="default: RSH_SERVE_CONFIG")
+    serve_up.add_argument(
+        "--force", action="store_true", help="deploy the config even if it is unchanged"
+    )
 
     generate = add(
         "sbom-generate", cmd_sbom_generate, "(internal, image build) write the bill of materials"

@@ -3,7 +3,9 @@
 Liveness: Ray's daemons run (raylet; on the head also gcs_server), read from /proc.
 Readiness: HAProxy on this node answers `/-/healthz` on 127.0.0.1:RSH_HTTP_PORT with 200 and lists
 at least one route on `/-/routes`; on the head also no `serve-failed` marker and, when
-RSH_SERVE_CONFIG is set, a `serve-ready` marker.
+RSH_SERVE_CONFIG is set, a `serve-ready` marker. Until then the output says why, from serve-up's
+markers (files: the probe runs every 10 s and must stay quick): which applications are not
+RUNNING, each with its Serve status and the gist of its message, or `missing`.
 Entry (role `entry`): its HAProxy runs; at least one node is UP in its view and `/-/healthz`
 through it answers 200.
 The role comes from RSH_STATE_DIR/role, written by `head` / `worker` (or `--role`); without one
@@ -21,7 +23,7 @@ import requests
 from .processes import PROC, haproxy_processes, pids_by_comm
 from .settings import Settings
 from .settings_loader import Role
-from .state_dir import SERVE_FAILED, SERVE_READY, read_marker
+from .state_dir import SERVE_FAILED, SERVE_PROGRESS, SERVE_READY, read_marker
 
 HTTP_TIMEOUT_S = 2.0
 
@@ -59,7 +61,8 @@ def readiness(values: Settings, role: Role | None) -> CheckResult:
         if failed is not None:
             problems.append(f"serve-up failed: {failed}")
         elif values.serve_config and read_marker(values.state_dir, SERVE_READY) is None:
-            problems.append(f"{values.serve_config} is not deployed yet (no serve-ready marker)")
+            doing = read_marker(values.state_dir, SERVE_PROGRESS) or "serve-up has not started"
+            problems.append(f"{values.serve_config} is not deployed yet: {doing}")
     url = f"http://127.0.0.1:{values.http_port}/-/healthz"
     try:
         response = requests.get(url, timeout=HTTP_TIMEOUT_S)

@@ -2,12 +2,14 @@
 
 Runs as supervisord's `serve-up` program next to Ray. Waits for the cluster, starts Serve with
 HTTP on 0.0.0.0:RSH_HTTP_PORT (and gRPC on RSH_GRPC_PORT when there are servicer functions),
-deploys the config through the dashboard's REST API (what `serve deploy` does) and waits
-until every application is RUNNING and HAProxy answers /-/healthz and lists its routes. A head
-that restarts on fault-tolerant GCS storage finds Serve's applications recovered and does not
-deploy the config again (it is deployed once per cluster). Leaves
-RSH_STATE_DIR/serve-ready, or serve-failed with the reason (and exits 1). Ray is imported
-only here, and only when the command runs.
+deploys the config through the dashboard's REST API (what `serve deploy` does) when it is
+new or changed, and waits until every application is RUNNING and HAProxy answers /-/healthz and
+lists its routes. Whether to deploy is declared_config.decide's table: the last config deployed
+is recorded in the GCS, so a head that restarts on fault-tolerant GCS storage with the same file
+leaves Serve's recovered applications (and their replicas) alone, and a changed file is
+deployed (docs/serve-config-lifecycle.md). Leaves RSH_STATE_DIR/serve-progress while it works,
+then serve-ready, or serve-failed with the reason (and exits 1). Ray is imported only here, and
+only when the command runs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import re
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,8 +30,20 @@ import requests
 
 from .app_scan import startup_warnings
 from .auth_token import Secret, bearer_headers
+from .config_record import forget_record, read_record, write_record
+from .declared_config import (
+    Decision,
+    Reason,
+    Record,
+    RecordState,
+    decide,
+    deploy_report,
+    fingerprint,
+    option_warning,
+)
 from .placement import asks_of, nodes_of, problems, report
-from .state_dir import SERVE_FAILED, SERVE_READY, clear_markers, mark
+from .serve_apps import short_message
+from .state_dir import SERVE_FAILED, SERVE_PROGRESS, SERVE_READY, clear_markers, mark
 
 POLL_S = 1.0
 # HAProxy's first config is written within seconds of Serve starting; give it this at least.
@@ -43,6 +59,19 @@ class ServeUpError(Exception):
 
 def log(message: str) -> None:
     print(f"serve-up: {message}", flush=True)
+
+
+class Progress:
+    """What serve-up is doing, in RSH_STATE_DIR/serve-progress for the healthcheck to print."""
+
+    def __init__(self, state_dir: str | None) -> None:
+        self.state_dir = state_dir
+        self.last = ""
+
+    def __call__(self, text: str) -> None:
+        if self.state_dir and text != self.last:
+            mark(self.state_dir, SERVE_PROGRESS, text)
+            self.last = text
 
 
 def load_config(
@@ -133,17 +162,21 @@ def app_names(config: dict[str, Any]) -> list[str]:
     return [str(app.get("name", "default")) for app in config["applications"]]
 
 
-def deploy_plan(config: dict[str, Any], existing: Sequence[str]) -> tuple[bool, list[str]]:
-    """(deploy the config?, applications to wait for).
-
-    A cluster whose Serve already has applications is one the head rejoined after a restart on
-    fault-tolerant GCS storage: Serve recovered them, with their running replicas. They are the
-    truth (a `serve deploy` may have changed them since) and deploying the file again would
-    undo that, so the config is deployed once per cluster only.
-    """
-    if existing:
-        return False, sorted(existing)
-    return True, app_names(config)
+def live_configs(
+    dashboard_url: str, deadline: float, token: Secret | None = None
+) -> dict[str, Any]:
+    """Serve's applications now: name -> the config it deployed them with (None if none)."""
+    sdk = importlib.import_module("ray.dashboard.modules.serve.sdk")
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            client = sdk.ServeSubmissionClient(dashboard_url, headers=bearer_headers(token))
+            apps = client.get_serve_details().get("applications") or {}
+            return {str(n): (a or {}).get("deployed_app_config") for n, a in apps.items()}
+        except Exception as exc:  # dashboard still starting
+            last = exc
+            time.sleep(2)
+    raise ServeUpError(f"could not read Serve's applications from {dashboard_url}: {last}")
 
 
 def _connect(ray: ModuleType, deadline: float) -> None:
@@ -202,12 +235,29 @@ def _diagnose(ray: ModuleType, config: dict[str, Any] | None) -> str | None:
     return placement_problem(ray, config) if config is not None else None
 
 
+def app_states(seen: dict[str, tuple[str, str]], names: Sequence[str]) -> str:
+    """`name=STATUS (message)` of every application in `names` not RUNNING (`missing`: Serve
+    has no such application), then how many are; the message cut to its gist."""
+    waiting = []
+    for name in names:
+        if name not in seen:
+            waiting.append(f"{name}=missing")
+            continue
+        status, message = seen[name]
+        if status != "RUNNING":
+            gist = short_message(message)
+            waiting.append(f"{name}={status}" + (f" ({gist})" if gist else ""))
+    running = len(names) - len(waiting)
+    return ", ".join([*waiting, f"{running} of {len(names)} RUNNING"])
+
+
 def _wait_running(
     serve: ModuleType,
     names: list[str],
     deadline: float,
     timeout_s: int,
     diagnose: Callable[[], str | None] = lambda: None,
+    progress: Callable[[str], None] = lambda text: None,
 ) -> None:
     seen: dict[str, tuple[str, str]] = {}
     while True:
@@ -217,21 +267,19 @@ def _wait_running(
             for name, app in applications.items()
             if name in names
         }
-        for name, (status, message) in seen.items():
-            if status == "DEPLOY_FAILED":
-                raise ServeUpError(f"application {name!r} failed to deploy: {message}")
+        failed = [name for name, (status, _) in seen.items() if status == "DEPLOY_FAILED"]
+        if failed:
+            for name in failed:  # the whole message (a traceback) for the log; its gist below
+                log(f"application {name!r} is DEPLOY_FAILED: {seen[name][1]}")
+            raise ServeUpError(f"applications not RUNNING: {app_states(seen, names)}")
         if all(seen.get(name, ("", ""))[0] == "RUNNING" for name in names):
             return
-        if time.monotonic() >= deadline:
-            states = ", ".join(
-                f"{n}={seen[n][0]}" + (f" ({seen[n][1][:200]})" if seen[n][1] else "")
-                if n in seen
-                else f"{n}=not created"
-                for n in names
-            )
-            message = f"applications not RUNNING after {timeout_s}s: {states}"
+        left = deadline - time.monotonic()
+        if left <= 0:
+            message = f"applications not RUNNING after {timeout_s}s: {app_states(seen, names)}"
             diagnosis = diagnose()
             raise ServeUpError(f"{message}; {diagnosis}" if diagnosis else message)
+        progress(f"waiting for applications ({left:.0f} s left): {app_states(seen, names)}")
         time.sleep(POLL_S)
 
 
@@ -262,6 +310,71 @@ def _wait_healthz(http_port: int, deadline: float, *, no_routes_ok: bool = False
     raise ServeUpError(f"{url} did not answer 200 with routes listed (last: {last})")
 
 
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What serve_up waits for after the decision, and what it records once that runs."""
+
+    names: list[str]
+    summary: str
+    record: Record | None  # written (as applied) once `names` run; None: nothing to record
+
+
+def apply_declared(
+    ray: ModuleType,
+    config: dict[str, Any],
+    config_path: str,
+    existing: list[str],
+    *,
+    dashboard_url: str,
+    token: Secret | None,
+    deadline: float,
+    timeout_s: int,
+    force: bool = False,
+    progress: Callable[[str], None] = lambda text: None,
+) -> Plan:
+    """Deploys the declared config when declared_config.decide says so, and logs why."""
+    record = read_record()
+    live = live_configs(dashboard_url, deadline, token) if existing else {}
+    decision: Decision = decide(config, record, live, force=force)
+    if record is not None:
+        log(
+            f"on record: {record.source} (sha256 {fingerprint(record.config)}), "
+            f"{record.state.value} {record.at}"
+        )
+    log(f"declared {config_path} (sha256 {fingerprint(config)}): {decision.reason.value}")
+    warning = option_warning(record, config)
+    if warning:
+        log(warning)
+    if not decision.deploy:
+        if existing:
+            log(f"Serve's applications keep their replicas: {', '.join(existing)}")
+        adopt = Record(config, RecordState.APPLIED, config_path, _now())
+        kept = f"recovered applications RUNNING: {', '.join(existing)}"
+        return Plan(existing, kept, adopt if decision.reason == Reason.NO_RECORD_MATCHES else None)
+    names = app_names(config)
+    for line in deploy_report(config, record, live):
+        log(line)
+    submitted = Record(config, RecordState.SUBMITTED, config_path, _now())
+    if names or live:
+        # Said before waiting: Serve itself only shows the replicas as PENDING. Workers may
+        # still be joining, so this is a warning, and the verdict comes at the timeout.
+        problem = placement_problem(ray, config)
+        if problem:
+            log(f"placement: {problem}; waiting up to {timeout_s}s for nodes that fit")
+        progress(f"deploying {config_path} (applications: {', '.join(names) or 'none'})")
+        _deploy(dashboard_url, config, deadline, token)
+        write_record(submitted)
+    return Plan(
+        names,
+        f"{config_path} RUNNING: {', '.join(names)}",
+        submitted.with_state(RecordState.APPLIED),
+    )
+
+
 def serve_up(
     *,
     http_port: int,
@@ -274,6 +387,8 @@ def serve_up(
     token: Secret | None = None,
     haproxy_mode: bool = False,
     pythonpath: str | None = None,
+    force: bool = False,
+    progress: Callable[[str], None] = lambda text: None,
 ) -> str:
     """Does the work; returns a summary for the ready marker, raises ServeUpError."""
     config = (
@@ -298,6 +413,7 @@ def serve_up(
     ray = importlib.import_module("ray")
     serve = importlib.import_module("ray.serve")
     log("waiting for the Ray cluster")
+    progress("waiting for the Ray cluster")
     _connect(ray, deadline)
     try:
         listeners = f"HTTP on {http_host}:{http_port}"
@@ -305,6 +421,7 @@ def serve_up(
             functions = ", ".join(grpc_options["grpc_servicer_functions"])
             listeners += f", gRPC on {http_host}:{grpc_port} ({functions})"
         log(f"starting Serve with {listeners}")
+        progress("starting Serve")
         # Serve fixes its HTTP options when it starts and only warns about different ones in a
         # later deploy: the config's (request_timeout_s, keep_alive_timeout_s, root_path...)
         # must go to serve.start, or they would be silently ignored.
@@ -314,32 +431,36 @@ def serve_up(
         serve.start(http_options=http_options, grpc_options=grpc_options)
         summary = f"Serve started, {listeners}"
         existing = sorted(serve.status().applications)
-        names = existing
-        if config is not None:
-            deploy, names = deploy_plan(config, existing)
-            deadline = time.monotonic() + timeout_s
-            if deploy and names:
-                log(f"deploying {config_path} (applications: {', '.join(names)})")
-                # Said before waiting: Serve itself only shows the replicas as PENDING. Workers
-                # may still be joining, so this is a warning, and the verdict comes at the
-                # timeout.
-                problem = placement_problem(ray, config)
-                if problem:
-                    log(f"placement: {problem}; waiting up to {timeout_s}s for nodes that fit")
-                _deploy(dashboard_url, config, deadline, token)
-                summary += f"; {config_path} RUNNING: {', '.join(names)}"
-            elif names:
-                log(
-                    f"Serve recovered applications {', '.join(names)} from the GCS: not "
-                    f"deploying {config_path} again"
-                )
-                summary += f"; recovered applications RUNNING: {', '.join(names)}"
-        if names:
-            _wait_running(serve, names, deadline, timeout_s, lambda: _diagnose(ray, config))
+        deadline = time.monotonic() + timeout_s
+        if config is None or config_path is None:
+            forget_record()
+            log(f"{Reason.NO_CONFIG.value}; Serve's applications: {', '.join(existing) or 'none'}")
+            plan = Plan(existing, f"applications RUNNING: {', '.join(existing)}", None)
+        else:
+            plan = apply_declared(
+                ray,
+                config,
+                config_path,
+                existing,
+                dashboard_url=dashboard_url,
+                token=token,
+                deadline=deadline,
+                timeout_s=timeout_s,
+                force=force,
+                progress=progress,
+            )
+        if plan.names:
+            summary += f"; {plan.summary}"
+            _wait_running(
+                serve, plan.names, deadline, timeout_s, lambda: _diagnose(ray, config), progress
+            )
+        if plan.record is not None:
+            write_record(plan.record)
         # Without an application Serve's proxy answers 503 "Route table is not populated yet"
         # (HAProxy mode; README): Serve is up, and the readiness probe stays red until a
         # deploy (`serve deploy`, the dashboard's REST API) adds a route.
-        answer = _wait_healthz(http_port, deadline, no_routes_ok=not names)
+        progress(f"waiting for HAProxy on 127.0.0.1:{http_port} to answer and list its routes")
+        answer = _wait_healthz(http_port, deadline, no_routes_ok=not plan.names)
         if answer != "200":
             summary += f"; no application yet (/-/healthz answers {answer})"
         return summary
@@ -360,6 +481,7 @@ def run(
     token: Secret | None = None,
     haproxy_mode: bool = False,
     pythonpath: str | None = None,
+    force: bool = False,
 ) -> int:
     clear_markers(state_dir)
     try:
@@ -374,6 +496,8 @@ def run(
             token=token,
             haproxy_mode=haproxy_mode,
             pythonpath=pythonpath,
+            force=force,
+            progress=Progress(state_dir),
         )
     except ServeUpError as exc:
         reason = str(exc)

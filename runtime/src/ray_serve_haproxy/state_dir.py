@@ -2,8 +2,9 @@
 
 `head` / `worker` write RSH_STATE_DIR/role before starting supervisord; `healthcheck` reads it
 to know which checks apply. `serve-up` leaves `serve-ready` or `serve-failed` (with the reason)
-next to it. Every directory the runtime prepares is mode 0700, because Ray creates HAProxy's
-admin socket with mode 666 and only the directory keeps other users out.
+next to it, and `serve-progress` (what it is waiting for) while it works. Every directory the
+runtime prepares is mode 0700, because Ray creates HAProxy's admin socket with mode 666 and only
+the directory keeps other users out.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .settings_loader import Role
 ROLE_FILE = "role"
 SERVE_READY = "serve-ready"
 SERVE_FAILED = "serve-failed"
+SERVE_PROGRESS = "serve-progress"
 SUPERVISOR_CONF = "supervisord.conf"
 SUPERVISOR_SOCKET = "supervisor.sock"
 SUPERVISOR_PIDFILE = "supervisord.pid"
@@ -58,7 +60,7 @@ def read_role(state_dir: str) -> Role | None:
 
 
 def clear_markers(state_dir: str) -> None:
-    for name in (SERVE_READY, SERVE_FAILED):
+    for name in (SERVE_READY, SERVE_FAILED, SERVE_PROGRESS):
         (Path(state_dir) / name).unlink(missing_ok=True)
 
 

@@ -93,6 +93,17 @@ def process_environment(
     return env
 
 
+def adopt_process_environment(effective: EffectiveSettings) -> None:
+    """Gives this process what supervisord gives its programs, where it lacks it: for a program
+    run by hand (`docker compose exec head ray-serve-haproxy serve-up --force`), Ray's effective
+    settings and RSH_PYTHONPATH, on sys.path too (serve-up imports gRPC servicer functions)."""
+    for name, value in process_environment(effective, os.environ.get("PYTHONPATH")).items():
+        os.environ.setdefault(name, value)
+    for path in reversed((effective.values.pythonpath or "").split(os.pathsep)):
+        if path and path not in sys.path:
+            sys.path.insert(0, path)
+
+
 def _runtime(python: str, *args: str) -> list[str]:
     return [python, "-m", "ray_serve_haproxy", *args]
 
