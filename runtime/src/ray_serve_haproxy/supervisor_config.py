@@ -103,7 +103,10 @@ def render_supervisor_config(
     python: str | None = None,
     ray: str | None = None,
     inherited_pythonpath: str | None = None,
+    ray_start: list[str] | None = None,
 ) -> str:
+    """`ray_start`: the `ray start --block ...` to run (KubeRay's); default: built from the
+    settings (ray_process.ray_start_argv)."""
     values = effective.values
     python = python or sys.executable
     ray = ray or ray_executable()
@@ -115,7 +118,9 @@ def render_supervisor_config(
     if values.enable_ha_proxy:
         for directory in haproxy_base_dirs(values):
             run_ray += ["--haproxy-dir", directory]
-    ray_command = _runtime(python, *run_ray, "--", *ray_start_argv(values, role, ray))
+    ray_command = _runtime(
+        python, *run_ray, "--", *(ray_start or ray_start_argv(values, role, ray))
+    )
 
     syslog_port = effective.syslog_receiver_port
     syslog_command = (
