@@ -143,8 +143,8 @@ def test_kuberay_worker_renders_kuberays_ray_start(
     assert "run-ray" in conf["program:ray"]["command"]
 
 
-def test_kuberay_head_runs_serve_up(
-    node_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+def test_kuberay_head_runs_serve_up_only_to_deploy_a_config(
+    node_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv(GENERATED_COMMAND_VAR, HEAD)
     assert main(["kuberay", "--render-only"]) == 0
@@ -153,7 +153,16 @@ def test_kuberay_head_runs_serve_up(
     assert "--head" in ray_argv(state)
     conf = configparser.RawConfigParser()
     conf.read(f"{state}/{SUPERVISOR_CONF}")
+    # KubeRay (serveConfigV2) or `serve deploy` starts Serve with its own HTTP/gRPC options.
+    assert "program:serve-up" not in conf
+    config = tmp_path / "serve.yaml"
+    config.write_text("applications: []\n")
+    monkeypatch.setenv("RSH_SERVE_CONFIG", str(config))
+    assert main(["kuberay", "--render-only"]) == 0
+    conf = configparser.RawConfigParser()
+    conf.read(f"{state}/{SUPERVISOR_CONF}")
     serve_up = conf["program:serve-up"]["command"]
+    assert f"--config {config}" in serve_up
     # The dashboard KubeRay's command opens is where serve-up talks to it.
     assert "--dashboard-url http://127.0.0.1:8265" in serve_up
 

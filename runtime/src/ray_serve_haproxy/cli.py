@@ -115,6 +115,10 @@ def _run_node(
         role,
         inherited_pythonpath=os.environ.get("PYTHONPATH"),
         ray_start=ray_start(ray_executable()) if ray_start else None,
+        # Under KubeRay, Serve is started by whoever deploys (KubeRay's serveConfigV2, or
+        # `serve deploy`), with that config's HTTP and gRPC options, which cannot change once
+        # Serve runs: serve-up runs only to deploy RSH_SERVE_CONFIG.
+        with_serve_up=role == Role.HEAD and bool(values.serve_config) if ray_start else None,
     )
     path = Path(values.state_dir) / SUPERVISOR_CONF
     write_atomic(path, config)

@@ -104,9 +104,10 @@ def render_supervisor_config(
     ray: str | None = None,
     inherited_pythonpath: str | None = None,
     ray_start: list[str] | None = None,
+    with_serve_up: bool | None = None,
 ) -> str:
     """`ray_start`: the `ray start --block ...` to run (KubeRay's); default: built from the
-    settings (ray_process.ray_start_argv)."""
+    settings (ray_process.ray_start_argv). `with_serve_up`: run serve-up; default: on the head."""
     values = effective.values
     python = python or sys.executable
     ray = ray or ray_executable()
@@ -136,7 +137,7 @@ def render_supervisor_config(
     )
 
     serve_up_command = None
-    if role == Role.HEAD:
+    if role == Role.HEAD if with_serve_up is None else with_serve_up:
         serve_up = ["serve-up", "--http-port", str(values.http_port)]
         serve_up += ["--grpc-port", str(values.grpc_port)]
         serve_up += ["--dashboard-url", dashboard_url(values.dashboard_host, values.dashboard_port)]
