@@ -2,12 +2,13 @@
 
 What can be known here is checked here: every document is a well-formed Kubernetes object; the
 RayCluster and RayService have the shape KubeRay expects; every Ray container runs the image in
-HAProxy mode with the settings written out, and each container's env passes the
-runtime's own settings validation; the Ray containers run the runtime (`kuberay`, with KubeRay's
-overwrite-container-cmd annotation); probes and preStop call commands the runtime's CLI accepts; ports are legal, consistent with the env and clear of the direct-ingress
-ranges; the Services, ServiceMonitor and NetworkPolicy select the pods and ports they are meant
-for; and the RayService deploys exactly the Serve config that `docker compose up` deploys, from
-an application image that holds the code that config imports.
+HAProxy mode with the settings written out, and each container's env passes the runtime's own
+settings validation; the Ray containers run the runtime (`kuberay`, with KubeRay's
+overwrite-container-cmd annotation); probes and preStop call commands the runtime's CLI accepts;
+ports are legal, consistent with the env and clear of the direct-ingress ranges; the Services,
+ServiceMonitor and NetworkPolicy select the pods and ports they are meant for; and the RayService
+deploys exactly the Serve config that `docker compose up` deploys, from an application image that
+holds the code that config imports. tests/kuberay/test_contract.py runs the pods.
 """
 
 from __future__ import annotations
