@@ -60,7 +60,7 @@ def kuberay_head(docker_client: docker.DockerClient) -> Iterator[Container]:
         environment=env,
         detach=True,
         shm_size="512m",
-        tmpfs={GCS_STORAGE_MOUNT_PATH: "uid=1000,gid=1000"},
+        tmpfs={GCS_STORAGE_MOUNT_PATH: "mode=1777"},  # the PVC, writable through fsGroup
         nano_cpus=int(cpu_cores(resources["requests"]["cpu"]) * 1e9),
         mem_limit=memory_bytes(resources["limits"]["memory"]),
         healthcheck={"test": ["NONE"]},

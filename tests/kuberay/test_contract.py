@@ -138,7 +138,7 @@ class Cluster:
         security = run.pod.spec["securityContext"]
         tmpfs = {}
         if GCS_STORAGE_MOUNT_PATH in run.volumes:  # the PVC, writable through fsGroup
-            tmpfs[GCS_STORAGE_MOUNT_PATH] = f"uid={security['runAsUser']},gid={security['fsGroup']}"
+            tmpfs[GCS_STORAGE_MOUNT_PATH] = "mode=1777"
         container = self.client.containers.create(
             IMAGE,
             entrypoint=run.command,
