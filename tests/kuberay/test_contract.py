@@ -248,6 +248,77 @@ def get(url: str, **kwargs: Any) -> requests.Response:
     return requests.get(url, timeout=kwargs.pop("timeout", 10), **kwargs)
 
 
+def processes(container: Any) -> list[tuple[int, str]]:
+    """(pid, command line) of every process in the container, from /proc."""
+    script = (
+        'for p in /proc/[0-9]*; do printf "%s %s\\n" "${p#/proc/}" '
+        '"$(tr "\\0" " " < "$p/cmdline" 2>/dev/null)"; done'
+    )
+    _, out = exec_probe(container, ["sh", "-c", script])
+    found = []
+    for line in out.splitlines():
+        pid, _, args = line.partition(" ")
+        if pid.isdigit():
+            found.append((int(pid), args.strip()))
+    return found
+
+
+def managers(container: Any) -> list[int]:
+    return [pid for pid, args in processes(container) if args.startswith("ray::HAProxyManager")]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def takeover_under_load(worker: Any, url: str, give_up_s: float = 90) -> str:
+    """kill -9 of the worker's HAProxyManager while 4 clients send requests to its HAProxy,
+    until Serve's next manager took the old HAProxy over (run-ray's log says so) and 5 s more.
+    Returns a summary; fails on any failed request."""
+    (manager,) = managers(worker)
+    stop = time.monotonic() + give_up_s
+    done_at: list[float] = []
+    latencies: list[float] = []
+    failures: list[str] = []
+
+    def client() -> None:
+        while time.monotonic() < (done_at[0] if done_at else stop):
+            started = time.monotonic()
+            try:
+                status = get(url, timeout=10).status_code
+                if status != 200:
+                    failures.append(str(status))
+            except requests.RequestException as exc:
+                failures.append(type(exc).__name__)
+            latencies.append(time.monotonic() - started)
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        clients = [pool.submit(client) for _ in range(4)]
+        time.sleep(2)
+        killed_at = time.monotonic()
+        code, out = exec_probe(worker, ["kill", "-KILL", str(manager)])
+        assert code == 0, out
+        taken_over_s = None
+        while time.monotonic() < stop:
+            new = [pid for pid in managers(worker) if pid != manager]
+            if new and "whose HAProxyManager died: taken over" in logs(worker, 200):
+                taken_over_s = time.monotonic() - killed_at
+                break
+            time.sleep(1)
+        done_at.append(time.monotonic() + 5)
+        for future in clients:
+            future.result()
+    assert taken_over_s is not None, f"no takeover within {give_up_s}s:\n{logs(worker, 80)}"
+    summary = (
+        f"{len(latencies)} requests, {len(failures)} failed; p50 "
+        f"{percentile(latencies, 0.5) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f}"
+        f" ms, max {max(latencies) * 1000:.0f} ms; taken over {taken_over_s:.0f}s after the kill"
+    )
+    assert not failures, f"HAProxyManager crash: {summary}: {failures[:10]}"
+    return summary
+
+
 @pytest.mark.image
 def test_pods_run_as_kuberay_runs_them(cluster: Cluster) -> None:
     t0 = time.monotonic()
@@ -318,6 +389,10 @@ def test_pods_run_as_kuberay_runs_them(cluster: Cluster) -> None:
         echo = requests.post(f"http://{ip}:8000/echo/x", json={"a": 1}, timeout=10)
         assert echo.status_code == 200, f"{name}: echo {echo.status_code}"
 
+    # A crashed HAProxyManager on the worker: its HAProxy serves on (the launcher), the next
+    # manager takes it over (run-ray's orphan watch): no request to that pod fails.
+    takeover = takeover_under_load(worker, f"http://{worker_ip}:8000/hello")
+
     # preStop on the worker while slow requests are in flight through its HAProxy, then the
     # kubelet's SIGTERM: the requests finish, the pod stops within its grace period.
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -344,7 +419,8 @@ def test_pods_run_as_kuberay_runs_them(cluster: Cluster) -> None:
     assert drain_s + stop_s <= worker_run.grace_period_s, f"drain {drain_s:.1f}s + {stop_s:.1f}s"
     print(
         f"\n[contract] cluster formed in {formed_s:.0f}s; both pods ready {ready_s:.0f}s after "
-        f"the deploy; 40/40 through both HAProxies; preStop drain {drain_s:.1f}s with "
+        f"the deploy; 40/40 through both HAProxies; HAProxyManager kill: {takeover}; "
+        f"preStop drain {drain_s:.1f}s with "
         f"{len(results)} requests in flight, 0 failed; stop after drain {stop_s:.1f}s; "
         f"total {time.monotonic() - t0:.0f}s"
     )
