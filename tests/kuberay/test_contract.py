@@ -302,7 +302,7 @@ def takeover_under_load(worker: Any, url: str, give_up_s: float = 90) -> str:
         taken_over_s = None
         while time.monotonic() < stop:
             new = [pid for pid in managers(worker) if pid != manager]
-            if new and "whose HAProxyManager died: taken over" in logs(worker, 200):
+            if new and "whose HAProxyManager died: taken over" in logs(worker, 100000):
                 taken_over_s = time.monotonic() - killed_at
                 break
             time.sleep(1)
