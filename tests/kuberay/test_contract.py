@@ -422,5 +422,5 @@ def test_pods_run_as_kuberay_runs_them(cluster: Cluster) -> None:
         f"the deploy; 40/40 through both HAProxies; HAProxyManager kill: {takeover}; "
         f"preStop drain {drain_s:.1f}s with "
         f"{len(results)} requests in flight, 0 failed; stop after drain {stop_s:.1f}s; "
-        f"total {time.monotonic() - t0:.0f}s"
+        f"total {time.monotonic() - t0:.0f}s\n[contract] the preStop hook said:\n{out}"
     )
