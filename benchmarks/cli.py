@@ -43,7 +43,7 @@ from typing import Any
 from .apps import GRPC_APP, GRPC_METHOD, GRPC_PORT, GRPC_REPLY, GRPC_REQUEST, REPLICAS, ROUTE
 from .compose_cluster import REPO, Cluster
 from .console import print_summary
-from .load import LoadSettings
+from .load_settings import LoadSettings
 from .machine import machine_info, other_activity, wait_for_quiet
 from .measure import MeasureSettings, cpu_lead_s, measure_phase
 from .outputs import write_outputs

@@ -7,7 +7,7 @@ from typing import Any
 
 from .apps import GRPC_HEADERS, GRPC_METHOD, GRPC_REQUEST_FILE
 from .h2load_output import H2LOAD_SCRIPT, merge_h2load, parse_h2load
-from .load import LoadSettings
+from .load_settings import LoadSettings
 from .paths import Target
 from .shell import dexec
 

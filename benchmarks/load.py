@@ -3,25 +3,18 @@ loadgen container on the compose network (never on the host, never beyond the pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from .h2load import h2load
+from .load_settings import LoadSettings
 from .paths import Target
 from .stats import socket_errors
-
-
-@dataclass(frozen=True)
-class LoadSettings:
-    threads: int  # load generator threads (wrk), split across replicas on direct paths
-    timeout_s: float  # request timeout
+from .wrk import wrk
 
 
 def measure(
     loadgen: str, target: Target, conns: int, duration: float, settings: LoadSettings
 ) -> dict[str, Any]:
-    from .h2load import h2load
-    from .wrk import wrk
-
     run_one = h2load if target.grpc else wrk
     return run_one(loadgen, target, conns, duration, settings)
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from .compose_cluster import Cluster
 from .cpu_accounting import CpuAccountingError, CpuMeter, container_cgroup, window
-from .load import LoadSettings, measure, short
+from .load import measure, short
+from .load_settings import LoadSettings
 from .paths import PATHS, Target, target_for
 from .phases import Phase
 from .readiness import check_grpc_targets

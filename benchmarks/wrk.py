@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .load import LoadSettings
+from .load_settings import LoadSettings
 from .paths import Target
 from .shell import dexec
 from .wrk_output import parse_wrk

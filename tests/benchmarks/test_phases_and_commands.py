@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from benchmarks.load import LoadSettings
+from benchmarks.load_settings import LoadSettings
 from benchmarks.paths import PATHS, target_for
 from benchmarks.phases import LogMode, build_phases, parse_log_modes
 from benchmarks.wrk import wrk_command

@@ -1,4 +1,4 @@
-"""The settings reference (docs/settings.md) is the one generated from settings.py."""
+"""The settings reference (docs/settings.md) is the one generated from settings/."""
 
 from __future__ import annotations
 

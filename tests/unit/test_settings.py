@@ -24,7 +24,7 @@ pytestmark = pytest.mark.unit
 Load = Callable[..., EffectiveSettings]
 
 # The defaults as the guide (and, for the rest, Ray 2.60 / the contract) give them. Written out
-# here rather than read from settings.py, so a changed default fails a test.
+# here rather than read from settings/, so a changed default fails a test.
 EXPECTED_DEFAULTS: dict[str, Any] = {
     "RAY_SERVE_ENABLE_HA_PROXY": False,
     "RAY_SERVE_HAPROXY_MAXCONN": 20000,  # the guide's, not Ray's 4096

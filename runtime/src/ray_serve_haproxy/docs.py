@@ -1,4 +1,4 @@
-"""The settings reference (docs/settings.md), generated from the declarations in settings.py.
+"""The settings reference (docs/settings.md), generated from the declarations in settings/.
 
 `ray-serve-haproxy settings-table` prints it; `--write docs/settings.md` replaces the block
 between the markers; `--check docs/settings.md` exits 1 when the block differs (as the unit test
