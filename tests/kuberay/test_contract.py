@@ -424,3 +424,6 @@ def test_pods_run_as_kuberay_runs_them(cluster: Cluster) -> None:
         f"{len(results)} requests in flight, 0 failed; stop after drain {stop_s:.1f}s; "
         f"total {time.monotonic() - t0:.0f}s\n[contract] the preStop hook said:\n{out}"
     )
+    # Where the drain's time went: run-ray's own lines (withdraw, drain, `ray stop`), timestamped.
+    stamped = worker.logs(timestamps=True).decode(errors="replace").splitlines()
+    print("\n".join(line for line in stamped if "ray-serve-haproxy: " in line)[-3000:])
