@@ -19,6 +19,7 @@ from pathlib import Path
 from .settings_loader import EffectiveSettings, InvalidSettings, Role, Source, load_settings
 
 EXIT_INVALID_SETTINGS = 2
+NODE_ROLES = (Role.HEAD, Role.WORKER)
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -84,9 +85,8 @@ def _run_node(
     how: str = "",
     environ: Mapping[str, str] | None = None,
 ) -> int:
-    """Validate, prepare, render supervisord.conf and exec supervisord for a head or worker.
-    `ray_start(ray)` replaces the `ray start` line the runtime builds from its settings
-    (KubeRay's generated command); `environ` the environment to use in place of os.environ."""
+    """Validate, prepare, render supervisord.conf and exec supervisord for a head or worker;
+    `ray_start(ray)`: KubeRay's `ray start` in place of the one built from the settings."""
     from .ray_process import ray_executable
     from .state_dir import (
         SUPERVISOR_CONF,
@@ -115,9 +115,8 @@ def _run_node(
         role,
         inherited_pythonpath=os.environ.get("PYTHONPATH"),
         ray_start=ray_start(ray_executable()) if ray_start else None,
-        # Under KubeRay, Serve is started by whoever deploys (KubeRay's serveConfigV2, or
-        # `serve deploy`), with that config's HTTP and gRPC options, which cannot change once
-        # Serve runs: serve-up runs only to deploy RSH_SERVE_CONFIG.
+        # Under KubeRay, whoever deploys starts Serve with its config's HTTP/gRPC options (fixed
+        # once Serve runs): serve-up runs only to deploy RSH_SERVE_CONFIG.
         with_serve_up=role == Role.HEAD and bool(values.serve_config) if ray_start else None,
     )
     path = Path(values.state_dir) / SUPERVISOR_CONF
@@ -139,31 +138,14 @@ def _run_node(
 
 def cmd_kuberay(args: argparse.Namespace) -> int:
     """A KubeRay pod: the role and `ray start` come from KUBERAY_GEN_RAY_START_CMD."""
-    from .kuberay import (
-        GENERATED_COMMAND_VAR,
-        GeneratedCommandError,
-        parse_generated_command,
-        raise_open_files_limit,
-        settings_environment,
-    )
+    from .kuberay import GENERATED_COMMAND_VAR, GeneratedCommandError, prepare
 
     try:
-        start = parse_generated_command(os.environ.get(GENERATED_COMMAND_VAR))
-        environment = settings_environment(start, os.environ)
-        limit = "" if args.render_only else raise_open_files_limit(os.environ)
+        start, environment = prepare(os.environ, render_only=args.render_only)
     except GeneratedCommandError as exc:
         return _fail(f"{exc}\nnothing was started", EXIT_INVALID_SETTINGS)
-    if limit:
-        print(f"ray-serve-haproxy: {limit} (KubeRay's ulimit)", flush=True)
-    # `environment` holds the settings KubeRay's command fixes, for the validation and for
-    # every program supervisord runs.
-    return _run_node(
-        start.role,
-        args,
-        ray_start=start.argv,
-        how=f" from {GENERATED_COMMAND_VAR}",
-        environ=environment,
-    )
+    how = f" from {GENERATED_COMMAND_VAR}"
+    return _run_node(start.role, args, ray_start=start.argv, how=how, environ=environment)
 
 
 def cmd_entry(args: argparse.Namespace) -> int:
@@ -490,29 +472,18 @@ def build_parser() -> Parser:
         parser.commands.append(name)
         return command
 
-    for role in (Role.HEAD, Role.WORKER):
-        node = add(
-            role.value,
-            functools.partial(cmd_node, role),
-            f"validate settings, then run a {role.value} node under supervisord (exec)",
-        )
+    kuberay_help = "a head or worker node from KUBERAY_GEN_RAY_START_CMD (KubeRay's `ray start`)"
+    nodes: list[tuple[str, Callable[[argparse.Namespace], int], str]] = [
+        (r.value, functools.partial(cmd_node, r), f"a {r.value} node") for r in NODE_ROLES
+    ]
+    nodes.append(("kuberay", cmd_kuberay, kuberay_help))
+    for name, handler, what in nodes:
+        node = add(name, handler, f"validate settings, then run {what} under supervisord (exec)")
         node.add_argument(
             "--render-only",
             action="store_true",
             help="prepare directories and write supervisord.conf, print its path, start nothing",
         )
-
-    kuberay = add(
-        "kuberay",
-        cmd_kuberay,
-        "a KubeRay pod (annotation ray.io/overwrite-container-cmd): run KubeRay's generated "
-        "`ray start` (KUBERAY_GEN_RAY_START_CMD) as a head or worker node (exec)",
-    )
-    kuberay.add_argument(
-        "--render-only",
-        action="store_true",
-        help="prepare directories and write supervisord.conf, print its path, start nothing",
-    )
 
     entry = add(
         "entry",

@@ -177,3 +177,16 @@ def raise_open_files_limit(environ: Mapping[str, str]) -> str:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     capped = " (capped by the hard limit)" if target < wanted else ""
     return f"open files limit {soft} -> {target}{capped}"
+
+
+def prepare(
+    environ: Mapping[str, str], *, render_only: bool = False
+) -> tuple[GeneratedStart, dict[str, str]]:
+    """KubeRay's command parsed, the environment with the settings it fixes (for the validation
+    and every program supervisord runs), and, unless only rendering, KubeRay's ulimit applied."""
+    start = parse_generated_command(environ.get(GENERATED_COMMAND_VAR))
+    environment = settings_environment(start, environ)
+    if not render_only:
+        note = raise_open_files_limit(environ)
+        print(f"ray-serve-haproxy: {note} (KubeRay's ulimit)", flush=True)
+    return start, environment
