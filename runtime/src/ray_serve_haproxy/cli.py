@@ -13,13 +13,14 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from . import haproxy_patch_level
 from .settings_loader import EffectiveSettings, InvalidSettings, Role, Source, load_settings
 
 EXIT_INVALID_SETTINGS = 2
+NODE_ROLES = (Role.HEAD, Role.WORKER)
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -27,10 +28,12 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
-def _load(role: Role | None, *, check_token: bool = True) -> EffectiveSettings | None:
+def _load(
+    role: Role | None, *, check_token: bool = True, environ: Mapping[str, str] | None = None
+) -> EffectiveSettings | None:
     """Effective settings, or None after printing every error (callers exit 2)."""
     try:
-        return load_settings(role=role, check_token=check_token)
+        return load_settings(environ, role=role, check_token=check_token)
     except InvalidSettings as exc:
         print(exc.report(), file=sys.stderr)
         return None
@@ -61,14 +64,31 @@ def _supervisord_argv() -> list[str]:
     return [found] if found else [sys.executable, "-m", "supervisor.supervisord"]
 
 
-def _supervisord_environment(effective: EffectiveSettings) -> dict[str, str]:
+def _supervisord_environment(
+    effective: EffectiveSettings, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The container's environment minus empty setting variables (empty means unset here, but
     Ray would choke on `int("")`); supervisord's config then adds the effective values."""
     names = {name for name, _, _ in effective.rows()}
-    return {k: v for k, v in os.environ.items() if not (k in names and not v.strip())}
+    env = os.environ if environ is None else environ
+    return {k: v for k, v in env.items() if not (k in names and not v.strip())}
 
 
 def cmd_node(role: Role, args: argparse.Namespace) -> int:
+    return _run_node(role, args)
+
+
+def _run_node(
+    role: Role,
+    args: argparse.Namespace,
+    *,
+    ray_start: Callable[[str], list[str]] | None = None,
+    how: str = "",
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Validate, prepare, render supervisord.conf and exec supervisord for a head or worker;
+    `ray_start(ray)`: KubeRay's `ray start` in place of the one built from the settings."""
+    from .ray_process import ray_executable
     from .state_dir import (
         SUPERVISOR_CONF,
         UnsafeDirectory,
@@ -80,7 +100,7 @@ def cmd_node(role: Role, args: argparse.Namespace) -> int:
     )
     from .supervisor_config import render_supervisor_config
 
-    effective = _load(role)
+    effective = _load(role, environ=environ)
     if effective is None:
         return EXIT_INVALID_SETTINGS
     values = effective.values
@@ -92,7 +112,13 @@ def cmd_node(role: Role, args: argparse.Namespace) -> int:
     write_role(values.state_dir, role)
     clear_markers(values.state_dir)
     config = render_supervisor_config(
-        effective, role, inherited_pythonpath=os.environ.get("PYTHONPATH")
+        effective,
+        role,
+        inherited_pythonpath=os.environ.get("PYTHONPATH"),
+        ray_start=ray_start(ray_executable()) if ray_start else None,
+        # Under KubeRay, whoever deploys starts Serve with its config's HTTP/gRPC options (fixed
+        # once Serve runs): serve-up runs only to deploy RSH_SERVE_CONFIG.
+        with_serve_up=role == Role.HEAD and bool(values.serve_config) if ray_start else None,
     )
     path = Path(values.state_dir) / SUPERVISOR_CONF
     write_atomic(path, config)
@@ -100,15 +126,27 @@ def cmd_node(role: Role, args: argparse.Namespace) -> int:
         print(path)
         return 0
     # What this node runs with, in the container log: everything not left at its default.
-    print(f"ray-serve-haproxy: starting a {role.value} node with", flush=True)
+    print(f"ray-serve-haproxy: starting a {role.value} node{how} with", flush=True)
     for name, value, source in effective.rows():
         if source != Source.DEFAULT:
             print(f"  {name}={value} ({source.value})", flush=True)
     argv = [*_supervisord_argv(), "-n", "-c", str(path)]
     sys.stdout.flush()
     # exec: supervisord becomes tini's child and receives the container's signals.
-    os.execve(argv[0], argv, _supervisord_environment(effective))
+    os.execve(argv[0], argv, _supervisord_environment(effective, environ))
     return 0  # not reached
+
+
+def cmd_kuberay(args: argparse.Namespace) -> int:
+    """A KubeRay pod: the role and `ray start` come from KUBERAY_GEN_RAY_START_CMD."""
+    from .kuberay import GENERATED_COMMAND_VAR, GeneratedCommandError, prepare
+
+    try:
+        start, environment = prepare(os.environ, render_only=args.render_only)
+    except GeneratedCommandError as exc:
+        return _fail(f"{exc}\nnothing was started", EXIT_INVALID_SETTINGS)
+    how = f" from {GENERATED_COMMAND_VAR}"
+    return _run_node(start.role, args, ray_start=start.argv, how=how, environ=environment)
 
 
 def cmd_entry(args: argparse.Namespace) -> int:
@@ -471,12 +509,13 @@ def build_parser() -> Parser:
         parser.commands.append(name)
         return command
 
-    for role in (Role.HEAD, Role.WORKER):
-        node = add(
-            role.value,
-            functools.partial(cmd_node, role),
-            f"validate settings, then run a {role.value} node under supervisord (exec)",
-        )
+    kuberay_help = "a head or worker node from KUBERAY_GEN_RAY_START_CMD (KubeRay's `ray start`)"
+    nodes: list[tuple[str, Callable[[argparse.Namespace], int], str]] = [
+        (r.value, functools.partial(cmd_node, r), f"a {r.value} node") for r in NODE_ROLES
+    ]
+    nodes.append(("kuberay", cmd_kuberay, kuberay_help))
+    for name, handler, what in nodes:
+        node = add(name, handler, f"validate settings, then run {what} under supervisord (exec)")
         node.add_argument(
             "--render-only",
             action="store_true",

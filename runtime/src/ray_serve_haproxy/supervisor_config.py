@@ -115,7 +115,11 @@ def render_supervisor_config(
     python: str | None = None,
     ray: str | None = None,
     inherited_pythonpath: str | None = None,
+    ray_start: list[str] | None = None,
+    with_serve_up: bool | None = None,
 ) -> str:
+    """`ray_start`: the `ray start --block ...` to run (KubeRay's); default: built from the
+    settings (ray_process.ray_start_argv). `with_serve_up`: run serve-up; default: on the head."""
     values = effective.values
     python = python or sys.executable
     ray = ray or ray_executable()
@@ -127,7 +131,9 @@ def render_supervisor_config(
     if values.enable_ha_proxy:
         for directory in haproxy_base_dirs(values):
             run_ray += ["--haproxy-dir", directory]
-    ray_command = _runtime(python, *run_ray, "--", *ray_start_argv(values, role, ray))
+    ray_command = _runtime(
+        python, *run_ray, "--", *(ray_start or ray_start_argv(values, role, ray))
+    )
 
     syslog_port = effective.syslog_receiver_port
     syslog_command = (
@@ -143,7 +149,7 @@ def render_supervisor_config(
     )
 
     serve_up_command = None
-    if role == Role.HEAD:
+    if role == Role.HEAD if with_serve_up is None else with_serve_up:
         serve_up = ["serve-up", "--http-port", str(values.http_port)]
         serve_up += ["--grpc-port", str(values.grpc_port)]
         serve_up += ["--dashboard-url", dashboard_url(values.dashboard_host, values.dashboard_port)]
