@@ -122,7 +122,9 @@ class RuntimeSettings:
             "RSH_SERVE_CONFIG",
             Group.RUNTIME,
             FilePath(),
-            "Head: Serve config YAML to deploy once the cluster is up; its `http_options` "
+            "Head: the declared Serve config YAML, deployed when the cluster starts and on "
+            "every head start where it changed since it was last applied, never when unchanged "
+            "(docs/serve-config-lifecycle.md); its `http_options` "
             "host and port are forced to `0.0.0.0` and `RSH_HTTP_PORT`, its `grpc_options` "
             "port to `RSH_GRPC_PORT` (its servicer functions are kept, together with "
             "`RSH_GRPC_SERVICER_FUNCTIONS`).",
