@@ -103,8 +103,14 @@ def declared(
     state = Declared(cluster, changed, project)
     yield state
     if not state.restored:  # a test failed on the way: leave the cluster as we found it
-        cluster.project.up()
+        cluster.project.up(*keep_workers(cluster))
         cluster.wait_serving(timeout_s=300)
+
+
+def keep_workers(cluster: Cluster) -> tuple[str, str]:
+    """`up` without it would scale the workers back to compose.yaml's 2, stopping those that
+    earlier tests added (and every replica on them): only the declared config may change."""
+    return ("--scale", f"worker={len(cluster.workers())}")
 
 
 def started_at(container: Any) -> str:
@@ -170,7 +176,7 @@ def test_a_changed_config_applies_on_compose_up(declared: Declared, pb: tuple[An
     since = time.time() - 1
     with UnchangedTraffic(cluster, pb) as traffic:
         start = time.monotonic()
-        declared.override.up(wait_timeout_s=300)
+        declared.override.up(*keep_workers(cluster), wait_timeout_s=300)
         took = time.monotonic() - start
 
         def new_app_serves() -> bool:
@@ -307,7 +313,7 @@ def test_back_to_the_demo_config(declared: Declared) -> None:
     cluster = declared.cluster
     since = time.time() - 1
     start = time.monotonic()
-    cluster.project.up(wait_timeout_s=300)
+    cluster.project.up(*keep_workers(cluster), wait_timeout_s=300)
     took = time.monotonic() - start
     note(f"\nback to the demo config: `docker compose up -d --wait` returned after {took:.1f}s")
     declared.restored = True
