@@ -84,6 +84,22 @@ def section_keyword(line: str) -> str | None:
     return line.split()[0]
 
 
+def section_spans(lines: list[str], kind: str) -> list[tuple[int, int]]:
+    """(header, end) line indexes of each section of `kind` (`frontend`, `backend`...): from
+    its header line to the line that opens the next section, or the end."""
+    spans: list[tuple[int, int]] = []
+    start = None
+    for i, line in enumerate(lines):
+        keyword = section_keyword(line)
+        if keyword is not None:
+            if start is not None:
+                spans.append((start, i))
+            start = i if keyword == kind else None
+    if start is not None:
+        spans.append((start, len(lines)))
+    return spans
+
+
 def _global_logger_index(lines: list[str]) -> int:
     section = ""
     for i, line in enumerate(lines):

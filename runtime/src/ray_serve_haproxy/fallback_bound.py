@@ -22,28 +22,13 @@ Imported by the HAProxy launcher on every start: nothing beyond access_log.py.
 
 from __future__ import annotations
 
-from .access_log import section_keyword
+from .access_log import section_spans
 
 HEADER = "x-request-timeout-seconds"  # Serve's SERVE_HTTP_REQUEST_TIMEOUT_S_HEADER
 VAR = "txn.rsh_no_replica"
 RETRY_AFTER_S = 5
 MARK = "# ray-serve-haproxy: no replica UP"
 ENV = "RSH_NO_REPLICA_TIMEOUT_S"
-
-
-def _backends(lines: list[str]) -> list[tuple[int, int]]:
-    """(header, end) line indexes of each `backend` section."""
-    spans: list[tuple[int, int]] = []
-    start = None
-    for i, line in enumerate(lines):
-        keyword = section_keyword(line)
-        if keyword is not None:
-            if start is not None:
-                spans.append((start, i))
-            start = i if keyword == "backend" else None
-    if start is not None:
-        spans.append((start, len(lines)))
-    return spans
 
 
 def _rules(backend: str, replicas: list[str], timeout_s: int) -> list[str]:
@@ -65,7 +50,7 @@ def edit(text: str, timeout_s: int) -> str:
     if timeout_s <= 0:
         return text
     lines = text.split("\n")
-    for header, end in reversed(_backends(lines)):
+    for header, end in reversed(section_spans(lines, "backend")):
         words = lines[header].split()
         body = lines[header + 1 : end]
         if len(words) < 2 or any(line.strip().startswith(MARK) for line in body):

@@ -19,25 +19,10 @@ launcher loads anyway.
 
 from __future__ import annotations
 
-from .access_log import section_keyword
+from .access_log import section_spans
 
 IDLE_CLOSE_S = 2
 TIMEOUT = f"timeout client-fin {IDLE_CLOSE_S}s"
-
-
-def _frontends(lines: list[str]) -> list[tuple[int, int]]:
-    """(first, end) line indexes of each `frontend` section (header line included)."""
-    spans: list[tuple[int, int]] = []
-    start = None
-    for i, line in enumerate(lines):
-        keyword = section_keyword(line)
-        if keyword is not None:
-            if start is not None:
-                spans.append((start, i))
-            start = i if keyword == "frontend" else None
-    if start is not None:
-        spans.append((start, len(lines)))
-    return spans
 
 
 def _binds_h2(body: list[str]) -> bool:
@@ -57,7 +42,7 @@ def _has_client_fin(body: list[str]) -> bool:
 def edit(text: str) -> str:
     """`text` with TIMEOUT after the header of every HTTP/2 frontend that has no client-fin."""
     lines = text.split("\n")
-    for first, end in reversed(_frontends(lines)):
+    for first, end in reversed(section_spans(lines, "frontend")):
         body = lines[first + 1 : end]
         if _binds_h2(body) and not _has_client_fin(body):
             lines.insert(first + 1, f"    {TIMEOUT}")
