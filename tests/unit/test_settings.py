@@ -66,17 +66,16 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "RSH_STATE_DIR": "/tmp/ray-serve-haproxy",
     "RSH_RAY_START_ARGS": (),
     "RSH_PYTHONPATH": None,
-    # Node address and Ray's ports: Ray's own defaults (None: Ray picks a free port), but the
-    # agents' ports are fixed (the raylet aborts when an agent is slow to report a picked one).
+    # Node address and Ray's ports: Ray's own defaults (None: Ray picks a free port).
     "RSH_NODE_IP": None,
     "RSH_NODE_MANAGER_PORT": None,
     "RSH_OBJECT_MANAGER_PORT": None,
     "RSH_MIN_WORKER_PORT": 10002,
     "RSH_MAX_WORKER_PORT": 19999,
-    "RSH_METRICS_EXPORT_PORT": 8080,  # fixed: the raylet never waits for the agent's ports
-    "RSH_DASHBOARD_AGENT_GRPC_PORT": 52366,
+    "RSH_METRICS_EXPORT_PORT": None,
+    "RSH_DASHBOARD_AGENT_GRPC_PORT": None,
     "RSH_DASHBOARD_AGENT_LISTEN_PORT": 52365,
-    "RSH_RUNTIME_ENV_AGENT_PORT": 52367,
+    "RSH_RUNTIME_ENV_AGENT_PORT": None,
     "RSH_RAY_CLIENT_SERVER_PORT": 10001,
     "RAY_AUTH_MODE": "token",  # on unless disabled by name (Ray's own default is off)
     "RAY_AUTH_TOKEN_PATH": "/run/secrets/ray_token",
@@ -236,7 +235,7 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("RSH_HEAD_ADDRESS", "head:6379", "head:6379"),
     ("RSH_HEAD_ADDRESS", "ray_head.net:6380", "ray_head.net:6380"),
     ("RSH_RAY_PORT", "6380", 6380),
-    ("RSH_HTTP_PORT", "8088", 8088),
+    ("RSH_HTTP_PORT", "8080", 8080),
     ("RSH_GRPC_PORT", "9001", 9001),
     ("RSH_GRPC_PORT", "0", 0),
     (
@@ -435,7 +434,7 @@ def test_range_moved_onto_a_fixed_port_blames_the_range(load: Load) -> None:
     (error,) = errors_of(
         load,
         RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT="7900",
-        RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT="8050",
+        RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT="8100",
     )
     assert error.startswith("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT='7900'")
     assert "RSH_HTTP_PORT=8000" in error
@@ -598,7 +597,7 @@ def test_explicit_binary_must_be_executable(load: Load, tmp_path: Path) -> None:
 
 
 def test_ray_env_carries_every_ray_facing_effective_value(load: Load) -> None:
-    env = load(RAY_SERVE_ENABLE_HA_PROXY="1", RSH_HTTP_PORT="8088").ray_env()
+    env = load(RAY_SERVE_ENABLE_HA_PROXY="1", RSH_HTTP_PORT="8080").ray_env()
     assert env == {
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
         "RAY_SERVE_HAPROXY_MAXCONN": "20000",

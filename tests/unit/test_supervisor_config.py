@@ -224,7 +224,7 @@ def test_head_options_and_serve_config(load: Load, tmp_path: Path) -> None:
         RSH_DASHBOARD_HOST="0.0.0.0",
         RSH_DASHBOARD_PORT="8300",
         RSH_RAY_PORT="6380",
-        RSH_HTTP_PORT="8088",
+        RSH_HTTP_PORT="8080",
         RSH_OBJECT_STORE_MEMORY="200000000",
         RSH_SERVE_CONFIG=str(config),
         RSH_RAY_START_ARGS="--resources='{\"edge\": 1}' --labels=a=50%",
@@ -244,7 +244,7 @@ def test_head_options_and_serve_config(load: Load, tmp_path: Path) -> None:
         assert expected in ray, expected
     serve_up = argv(conf, "program:serve-up")
     assert serve_up[serve_up.index("--config") + 1] == str(config)
-    assert serve_up[serve_up.index("--http-port") + 1] == "8088"
+    assert serve_up[serve_up.index("--http-port") + 1] == "8080"
     assert serve_up[serve_up.index("--dashboard-url") + 1] == "http://127.0.0.1:8300"
 
 

@@ -115,9 +115,8 @@ def masked(argv: list[str]) -> str:
 
 
 def _network_args(values: Settings) -> list[str]:
-    """The node's address and Ray's ports: always the worker range and the agents' ports (fixed
-    defaults: the raylet waits only 15 s for a port an agent picks), the node and object
-    managers' ports only when set (unset: Ray picks a free port)."""
+    """The node's address and Ray's ports: always the worker range and the agent's HTTP port
+    (Ray's defaults unless set), the others only when set (unset: Ray picks a free port)."""
     args = [] if values.node_ip is None else [f"--node-ip-address={values.node_ip}"]
     optional = (
         ("--node-manager-port", values.node_manager_port),

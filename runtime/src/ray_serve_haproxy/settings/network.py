@@ -66,30 +66,23 @@ class NetworkSettings:
             default=19999,
         )
     )
-    # The three ports of the dashboard agent and the runtime-env agent have fixed defaults:
-    # with a port left to Ray, the raylet waits at most 15 s for the agent to write the port it
-    # picked and aborts past that. An agent that slow is what a loaded node sees (CI: a head
-    # restarted next to replicas under load crashed three times in WaitForDashboardAgentPorts);
-    # with every port given, the raylet does not wait.
-    metrics_export_port: int = setting(
+    metrics_export_port: int | None = setting(
         Spec(
             "RSH_METRICS_EXPORT_PORT",
             Group.NETWORK,
             Port(),
-            "Port of Ray's own Prometheus metrics (`--metrics-export-port`), on all interfaces. "
-            "Fixed (KubeRay's 8080) so the raylet never waits for the agent to pick one.",
-            default=8080,
+            "Port of Ray's own Prometheus metrics (`--metrics-export-port`), on all interfaces.",
+            unset_means="unset (random)",
         )
     )
-    dashboard_agent_grpc_port: int = setting(
+    dashboard_agent_grpc_port: int | None = setting(
         Spec(
             "RSH_DASHBOARD_AGENT_GRPC_PORT",
             Group.NETWORK,
             Port(),
             "The dashboard agent's gRPC port (`--dashboard-agent-grpc-port`), which the "
-            "head's dashboard connects to. Fixed so the raylet never waits for the agent to "
-            "pick one (it aborts after 15 s).",
-            default=52366,
+            "head's dashboard connects to.",
+            unset_means="unset (random)",
         )
     )
     dashboard_agent_listen_port: int = setting(
@@ -102,14 +95,13 @@ class NetworkSettings:
             default=52365,
         )
     )
-    runtime_env_agent_port: int = setting(
+    runtime_env_agent_port: int | None = setting(
         Spec(
             "RSH_RUNTIME_ENV_AGENT_PORT",
             Group.NETWORK,
             Port(),
-            "The runtime-env agent's port (`--runtime-env-agent-port`), on the node's address. "
-            "Fixed so the raylet never waits for the agent to pick one.",
-            default=52367,
+            "The runtime-env agent's port (`--runtime-env-agent-port`), on the node's address.",
+            unset_means="unset (random)",
         )
     )
     ray_client_server_port: int = setting(
