@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 
-from ..tls_files import check_files
 from .context import Role, RuleContext
 
 # Settings that mean something only with RSH_ENTRY_TLS_CERT.
@@ -52,6 +51,10 @@ def entry_tls_checked(ctx: RuleContext) -> None:
             "contains a space, quote, '#' or backslash; allowed: a path without them",
         )
     _tls_ports_of_their_own(ctx)
+    # Imported here: `cryptography` takes ~0.4 s of CPU to import, and every healthcheck
+    # probe loads the settings; only an entry with TLS needs it.
+    from ..tls_files import check_files
+
     result = check_files(
         values["entry_tls_cert"],
         values["entry_tls_key"],
