@@ -32,17 +32,7 @@ from .load import Load, Sample, summarize
 if TYPE_CHECKING:
     from conftest import ComposeProject
 
-pytestmark = [
-    pytest.mark.integration,
-    # Skipped until the head's restart on the merged image is understood (issue 26 stays open):
-    # these tests passed on their branch (0 of 5,058 HTTP, 0 of 3,468 gRPC failed through a
-    # config change), but on the merged tree the recreated head stayed unhealthy past the 300 s
-    # `up --wait` in two runs (full suite and targeted, 2026-12-07), and the tests after it
-    # failed in its wake. The serve-up decision logic stays covered by unit tests.
-    pytest.mark.skip(
-        reason="a head recreated with a changed config stayed unhealthy past 300 s (issue 26)"
-    ),
-]
+pytestmark = pytest.mark.integration
 
 CONFIGS_IN_HEAD = "/etc/rsh-test-configs"
 NEW_APP = "new"  # added by the changed file
