@@ -17,6 +17,8 @@ from .cluster import MEASUREMENTS, Cluster
 ENTRY_STATE_CHANGE = re.compile(
     r"Server nodes_\w+/\S+ (is |changed|was |administratively)|has no server"
 )
+# A node's HAProxy (Ray's configuration) when a replica server goes DOWN or UP.
+NODE_STATE_CHANGE = re.compile(r"Server (grpc|http)-\S+/\S+ is (DOWN|UP)|has no server available")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -36,6 +38,15 @@ def pytest_runtest_makereport(
             if ENTRY_STATE_CHANGE.search(line) and "[WARNING]" not in line
         ]
         report.sections.append(("the entry's node state changes", "\n".join(changes[-150:])))
+        # A node's HAProxy taking replicas out (its checks of them failing) or putting them back.
+        node_changes = [
+            line
+            for service in ("head", "worker")
+            for line in cluster.project.logs(service, timestamps=True).splitlines()
+            if NODE_STATE_CHANGE.search(line)
+        ]
+        report.sections.append(("the nodes' replica state changes", "\n".join(node_changes[-80:])))
+        report.sections.append(("Serve's errors on each node", serve_errors(cluster)))
     return report
 
 
@@ -44,3 +55,23 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("integration: measured")
         for line in MEASUREMENTS:
             terminalreporter.write_line(line)
+
+
+# Serve writes a replica's or proxy's exception to its log file, not to the container's output:
+# a 500 from a replica is explained only there.
+SERVE_ERRORS = (
+    "grep -h -E 'ERROR|Error:|Exception' /tmp/ray/session_latest/logs/serve/*.log 2>/dev/null"
+    " | tail -n 15"
+)
+
+
+def serve_errors(cluster: Cluster) -> str:
+    """The last error lines of Serve's log files on the head and on each worker."""
+    lines = []
+    for container in [cluster.head, *(worker.container for worker in cluster.workers())]:
+        try:
+            _, out = cluster.project.exec(container, ["sh", "-c", SERVE_ERRORS])
+        except Exception as error:  # a node being replaced has no container for a moment
+            out = f"(not read: {error})"
+        lines.append(f"--- {container.name}\n{out.strip() or '(none)'}")
+    return "\n".join(lines)

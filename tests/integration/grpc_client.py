@@ -57,6 +57,7 @@ class GrpcLoad(LoadLoop):
         *,
         concurrency: int,
         max_duration_s: float = 240,
+        per_client_rate: float | None = None,
     ) -> None:
         self.cluster = cluster
         self.pb = pb
@@ -64,6 +65,7 @@ class GrpcLoad(LoadLoop):
             self._channel_calls,
             concurrency=concurrency,
             max_duration_s=max_duration_s,
+            per_client_rate=per_client_rate,
             join_timeout_s=CALL_TIMEOUT_S + 5,
         )
 

@@ -49,6 +49,9 @@ class LoadLoop:
     session, a gRPC channel). Every call is recorded as a Sample.
 
     Bounded in time (max_duration_s) and count (max_requests) so a test can never hang on it.
+    With `per_client_rate`, each thread starts at most that many calls per second (paced, not
+    as fast as the cluster answers): traffic a cluster serves below saturation, whose latency
+    then measures the fault rather than a queue of clients.
     """
 
     def __init__(
@@ -59,8 +62,10 @@ class LoadLoop:
         max_duration_s: float,
         max_requests: int = 2_000_000,
         join_timeout_s: float = 20,
+        per_client_rate: float | None = None,
     ) -> None:
         self.per_thread = per_thread
+        self.interval_s = 1 / per_client_rate if per_client_rate else 0.0
         self.concurrency = concurrency
         self.max_duration_s = max_duration_s
         self.max_requests = max_requests
@@ -84,6 +89,8 @@ class LoadLoop:
                 n += 1
                 with self._lock:
                     self.samples.append(sample)
+                # Paced: the next call starts one interval after this one did (at once if late).
+                self._stop.wait(max(0.0, sample.start + self.interval_s - time.monotonic()))
 
     def start(self) -> Self:
         self.started_at = time.monotonic()
@@ -130,6 +137,7 @@ class Load(LoadLoop):
         concurrency: int = 32,
         max_duration_s: float = 180,
         max_requests: int = 2_000_000,
+        per_client_rate: float | None = None,
     ) -> None:
         self.urls = list(urls.items())
         super().__init__(
@@ -137,6 +145,7 @@ class Load(LoadLoop):
             concurrency=concurrency,
             max_duration_s=max_duration_s,
             max_requests=max_requests,
+            per_client_rate=per_client_rate,
             join_timeout_s=REQUEST_TIMEOUT_S[0] + REQUEST_TIMEOUT_S[1] + 5,
         )
 

@@ -22,6 +22,7 @@ import requests
 
 from .cluster import APPS, Cluster, note, wait_for
 from .traffic import (
+    HEAD_FAULT_RATE_PER_CLIENT,
     Traffic,
     run_through,
 )
@@ -119,7 +120,7 @@ def _check_head_fault(
             routed_polls.append(False)
         return routed_polls[-2:] == [True, True]
 
-    with Traffic(cluster, pb) as traffic:
+    with Traffic(cluster, pb, per_client_rate=HEAD_FAULT_RATE_PER_CLIENT) as traffic:
         fault = run_through(
             traffic, action, until=head_back, steady_s=10, give_up_s=MAX_HEAD_RETURN_S
         )

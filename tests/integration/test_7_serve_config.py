@@ -28,6 +28,7 @@ import pytest
 from .cluster import Cluster, note, wait_for
 from .grpc_client import GrpcLoad
 from .load import Load, Sample, summarize
+from .traffic import HEAD_FAULT_RATE_PER_CLIENT
 
 if TYPE_CHECKING:
     from conftest import ComposeProject
@@ -138,8 +139,15 @@ class UnchangedTraffic:
     """HTTP to `hello` and gRPC to `greeter` through the entry: apps no step here changes."""
 
     def __init__(self, cluster: Cluster, pb: tuple[Any, Any]) -> None:
-        self.http = Load({f"{cluster.base_url}/hello": "hello"}, concurrency=8, max_duration_s=400)
-        self.grpc = GrpcLoad(cluster, pb, concurrency=4, max_duration_s=400)
+        # Paced like test_6's head faults: the head restarts here too.
+        rate = HEAD_FAULT_RATE_PER_CLIENT
+        self.http = Load(
+            {f"{cluster.base_url}/hello": "hello"},
+            concurrency=8,
+            max_duration_s=400,
+            per_client_rate=rate,
+        )
+        self.grpc = GrpcLoad(cluster, pb, concurrency=4, max_duration_s=400, per_client_rate=rate)
 
     def __enter__(self) -> UnchangedTraffic:
         self.http.start()
