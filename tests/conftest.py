@@ -330,7 +330,17 @@ def cluster(
                 f" after {cluster.up_seconds:.0f}s\n"
                 f"{result.stderr[-3000:]}\n--- logs ---\n{project.logs(tail=150)}"
             )
-        print(f"[cluster] `docker compose up --wait` returned after {cluster.up_seconds:.1f}s")
+        restarted = {
+            c.name: c.attrs["RestartCount"] for c in project.containers() if c.attrs["RestartCount"]
+        }
+        print(
+            f"[cluster] `docker compose up --wait` returned after {cluster.up_seconds:.1f}s"
+            + (f"; containers restarted while it came up: {restarted}" if restarted else "")
+        )
+        if restarted:  # why, for whoever reads CI's log: each restarted node's Ray abort, if any
+            for container in project.containers():
+                if container.name in restarted:
+                    print(container.logs(tail=15).decode(errors="replace"))
         yield cluster
     finally:
         if os.environ.get("RSH_KEEP_CLUSTER") == "1":

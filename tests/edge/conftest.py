@@ -133,6 +133,12 @@ class Edge:
     pb: tuple[Any, Any]
     results: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    # container name -> Docker's restart count when the suite began (a node may have restarted
+    # while the cluster came up: that is the cluster fixture's business, not an attack's).
+    restarts_at_start: dict[str, int] = field(default_factory=dict)
+
+    def restarts(self) -> dict[str, int]:
+        return {c.name: int(c.attrs["RestartCount"]) for c in self.cluster.project.containers()}
 
     @property
     def host(self) -> str:
@@ -200,6 +206,7 @@ class Edge:
 def edge(cluster: Cluster, pb: tuple[Any, Any]) -> Iterator[Edge]:
     started = time.monotonic()
     runner = Edge(cluster, pb)
+    runner.restarts_at_start = runner.restarts()
     code, version = cluster.project.exec(cluster.entry, ["haproxy", "-v"])
     runner.meta = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
@@ -208,6 +215,7 @@ def edge(cluster: Cluster, pb: tuple[Any, Any]) -> Iterator[Edge]:
         "dockerd_nofile": nofile_of("dockerd"),
         "docker_proxy_nofile": port_proxy_nofile(cluster.http_port),
         "well_behaved_clients": {"http": HTTP_CLIENTS, "grpc": GRPC_CLIENTS},
+        "restarts_at_start": runner.restarts_at_start,
     }
     yield runner
     runner.meta["suite_s"] = round(time.monotonic() - started, 1)

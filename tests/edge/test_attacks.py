@@ -353,5 +353,7 @@ def test_cluster_healthy_after_the_suite(edge: Edge) -> None:
     assert entry.attrs["State"]["Health"]["Status"] == "healthy", entry.attrs["State"]
     assert edge.cluster.serving(), "the cluster does not serve every route after the suite"
     assert requests.get(f"{edge.cluster.base_url}/hello", timeout=5).status_code == 200
-    restarts = {c.name: c.attrs["RestartCount"] for c in edge.cluster.project.containers()}
-    assert not any(restarts.values()), f"containers restarted during the suite: {restarts}"
+    restarts = edge.restarts()
+    assert restarts == edge.restarts_at_start, (
+        f"containers restarted during the suite: {restarts}, at its start {edge.restarts_at_start}"
+    )
