@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import threading
 import time
@@ -13,6 +15,7 @@ import pytest
 import requests
 import yaml
 from docker.models.containers import Container
+from integration.cluster import SHOW_STAT
 
 from .conftest import ImageRunner
 
@@ -134,6 +137,22 @@ def _processes(container: Container) -> list[str]:
     return [row[-1] for row in top["Processes"]]
 
 
+def _backends_with_a_replica_up(container: Container) -> set[str]:
+    """Backends of the node's HAProxy with a replica server UP (its `show stat`)."""
+    code, out = container.exec_run(["sh", "-c", SHOW_STAT])
+    assert code == 0, out
+    header: list[str] = []
+    up = set()
+    for line in out.decode(errors="replace").splitlines():
+        if line.startswith("# "):
+            header = line[2:].split(",")
+        elif header and line.strip():
+            row = dict(zip(header, next(csv.reader(io.StringIO(line))), strict=False))
+            if row["svname"].startswith("SERVE_REPLICA") and row["status"] == "UP":
+                up.add(row["pxname"])
+    return up
+
+
 def test_lone_head_serves_healthz_then_stops_cleanly(lone_head: Container) -> None:
     url = f"http://127.0.0.1:{_host_port(lone_head)}/-/healthz"
     started = time.monotonic()
@@ -158,6 +177,15 @@ def test_lone_head_serves_healthz_then_stops_cleanly(lone_head: Container) -> No
                 break
             time.sleep(1)
         assert answer is not None and answer.status_code == 200, (path, answer and answer.text)
+    # Those 200s may come through Serve's fallback proxy before HAProxy has checked the replicas
+    # UP (rise 2 at the image's 5 s interval). A request sent then is bounded by
+    # RSH_NO_REPLICA_TIMEOUT_S (10 s, a 503): the 600 s one below was, twice in CI, and the drain
+    # then had nothing to wait for.
+    while time.monotonic() - started < HEALTHZ_WITHIN_S:
+        if {"http-hello", "http-slow"} <= _backends_with_a_replica_up(lone_head):
+            break
+        time.sleep(1)
+    assert {"http-hello", "http-slow"} <= _backends_with_a_replica_up(lone_head)
     running = _processes(lone_head)
     assert "haproxy" in running and "raylet" in running, running
 
