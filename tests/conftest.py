@@ -206,7 +206,13 @@ class ComposeProject:
 
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[docker.DockerClient]:
+    """The engine, once what killed sessions left there is gone (stale_resources.py)."""
+    from stale_resources import remove_stale
+
     client = docker.from_env(timeout=300)
+    removed = remove_stale(client)
+    if removed:
+        print(f"\n[docker] removed what killed test sessions left: {', '.join(removed)}")
     yield client
     client.close()
 
@@ -239,30 +245,6 @@ def compose_project(
 
 
 @pytest.fixture(scope="session")
-def remove_stale_projects(
-    docker_client: docker.DockerClient,
-    compose_project: Callable[..., ComposeProject],
-) -> Callable[[str], None]:
-    """remove_stale_projects(prefix): takes down the compose projects named <prefix><pid> whose
-    session was killed (that pid no longer runs), so their containers never pile up."""
-
-    def remove(prefix: str) -> None:
-        names = {
-            c.labels.get("com.docker.compose.project", "")
-            for c in docker_client.containers.list(
-                all=True, filters={"label": "com.docker.compose.project"}
-            )
-        }
-        for name in sorted(n for n in names if n.startswith(prefix)):
-            pid = name.removeprefix(prefix)
-            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-                print(f"\n[compose] removing stale project {name} (pid {pid} no longer runs)")
-                compose_project(name).down()
-
-    return remove
-
-
-@pytest.fixture(scope="session")
 def host_port() -> Callable[[], int]:
     """Factory for free 127.0.0.1 ports, so a test project never collides with a user's cluster."""
     return free_port
@@ -285,7 +267,6 @@ def cluster(
     image: str,
     compose_project: Callable[..., ComposeProject],
     host_port: Callable[[], int],
-    remove_stale_projects: Callable[[str], None],
     cluster_token: ClusterToken,
 ) -> Iterator[Cluster]:
     """The session's one compose cluster (head + 2 workers, demo apps, the entry), shared by
@@ -302,7 +283,6 @@ def cluster(
         "RSH_METRICS_HOST_PORT": host_port(),
         "RSH_GRPC_HOST_PORT": host_port(),
     }
-    remove_stale_projects(CLUSTER_PREFIX)
     # The project's own token (never the user's .secrets/), handed to every node as compose's
     # file secret, exactly as scripts/cluster-up.sh does.
     env = {k: str(v) for k, v in ports.items()}

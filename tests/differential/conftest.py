@@ -303,14 +303,12 @@ def differential(
     image: str,
     compose_project: Callable[..., ComposeProject],
     host_port: Callable[[], int],
-    remove_stale_projects: Callable[[str], None],
     pb: tuple[Any, Any],
     cluster_token: ClusterToken,
 ) -> Iterator[dict[str, Any]]:
     """{"observations": {mode: {case: observation}}, "versions": {...}, "seconds": {...},
     "runtime": {mode: {"check": output, "serve-up": output}},
     "with_setting": {mode: {case: observation through a worker, corpus.BUFSIZE_CASES}}}."""
-    remove_stale_projects(PREFIX)
     result: dict[str, Any] = {
         "observations": {},
         "versions": {},
