@@ -69,11 +69,29 @@ fi
 
 log "starting head, workers and the entry; waiting until the demo apps are served (first start: about a minute)"
 start=$(date +%s)
-if ! docker compose "${compose_files[@]}" up --detach --wait --wait-timeout "${RSH_WAIT_TIMEOUT:-600}" "$@"; then
+up() { docker compose "${compose_files[@]}" up --detach --wait --wait-timeout "${RSH_WAIT_TIMEOUT:-600}" "$@"; }
+not_healthy() {
   log "the cluster did not become healthy; recent logs:"
-  docker compose logs --tail 60 >&2 || true
-  docker compose ps >&2 || true
+  docker compose "${compose_files[@]}" logs --tail 60 >&2 || true
+  docker compose "${compose_files[@]}" ps >&2 || true
   exit 1
+}
+# Compose's --wait gives up on a node that turns unhealthy, though its restart policy starts it
+# again: on a busy machine Ray's raylet can abort the node's start (it waits 15 s for its dashboard
+# agent, docs/troubleshooting.md), and the container exits about a minute later (`ray start`'s own
+# wait, then `ray stop`). So after a failed wait: give unhealthy nodes that minute, and when Docker
+# restarted nodes meanwhile, wait once more.
+unhealthy() { docker compose "${compose_files[@]}" ps --format '{{.Name}} {{.Health}}' | awk '$2 == "unhealthy" {print $1}'; }
+restarted() {
+  docker compose "${compose_files[@]}" ps -aq \
+    | xargs -r docker inspect -f '{{if .RestartCount}}{{slice .Name 1}}{{end}}' | xargs
+}
+if ! up "$@"; then
+  for _ in $(seq 45); do [ -z "$(unhealthy)" ] && break; sleep 2; done
+  nodes=$(restarted)
+  { [ -z "$(unhealthy)" ] && [ -n "$nodes" ]; } || not_healthy
+  log "restarted while the cluster came up: ${nodes} (docker compose logs says why); waiting again"
+  up "$@" || not_healthy
 fi
 log "up in $(($(date +%s) - start))s"
 

@@ -135,16 +135,50 @@ class ComposeProject:
             )
         return result
 
-    def up(self, *args: str, wait_timeout_s: int = 420) -> subprocess.CompletedProcess[str]:
-        return self.compose(
-            "up",
-            "--detach",
-            "--wait",
-            "--wait-timeout",
-            str(wait_timeout_s),
-            *args,
-            timeout_s=wait_timeout_s + 60,
-        )
+    def up(
+        self, *args: str, wait_timeout_s: int = 420, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """`docker compose up --detach --wait ARGS`, as scripts/cluster-up.sh runs it: Compose's
+        --wait gives up on a node that turned unhealthy while Ray aborted its start (a busy
+        machine; docs/troubleshooting.md), though the restart policy starts it again. When Docker
+        restarted a node meanwhile, it waits once more."""
+        up = ("up", "--detach", "--wait", "--wait-timeout", str(wait_timeout_s), *args)
+        before = self.restart_counts()
+        result = self.compose(*up, check=False, timeout_s=wait_timeout_s + 60)
+        if result.returncode != 0 and self.restarted_since(before):
+            print(
+                f"[compose] {self.name}: `up --wait` gave up ({result.stderr.strip()[-200:]});"
+                f" restarted since: {self.restart_counts()}; waiting again"
+            )
+            result = self.compose(*up, check=False, timeout_s=wait_timeout_s + 60)
+        if check and result.returncode != 0:
+            pytest.fail(
+                f"`docker compose up --wait {shlex.join(args)}` exited {result.returncode}\n"
+                f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}"
+            )
+        return result
+
+    def restart_counts(self) -> dict[str, int]:
+        """{container name: restarts} of the project's containers that Docker restarted."""
+        return {
+            c.name: c.attrs["RestartCount"]
+            for c in self.containers(include_stopped=True)
+            if c.attrs["RestartCount"]
+        }
+
+    def restarted_since(self, before: dict[str, int], within_s: float = 90) -> bool:
+        """Whether Docker restarted a container since `before` (restart_counts()) once no
+        container is unhealthy any more, waiting at most `within_s` for that: a node whose Ray
+        start aborted exits about a minute after it turned unhealthy."""
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            # containers() inspects each container anew: State is current.
+            health = [c.attrs["State"].get("Health", {}).get("Status") for c in self.containers()]
+            if "unhealthy" not in health:
+                now = self.restart_counts()
+                return any(count > before.get(name, 0) for name, count in now.items())
+            time.sleep(2)
+        return False
 
     def down(self) -> None:
         """Removes every container, network and volume of the project; never raises."""
@@ -300,9 +334,7 @@ def cluster(
     print(f"\n[cluster] project {project.name} image {image} ports {ports}")
     try:
         start = time.monotonic()
-        result = project.compose(
-            "up", "--detach", "--wait", "--wait-timeout", "420", check=False, timeout_s=480
-        )
+        result = project.up(check=False)
         cluster.up_seconds = time.monotonic() - start
         if result.returncode != 0:
             pytest.fail(
@@ -310,9 +342,7 @@ def cluster(
                 f" after {cluster.up_seconds:.0f}s\n"
                 f"{result.stderr[-3000:]}\n--- logs ---\n{project.logs(tail=150)}"
             )
-        restarted = {
-            c.name: c.attrs["RestartCount"] for c in project.containers() if c.attrs["RestartCount"]
-        }
+        restarted = project.restart_counts()
         print(
             f"[cluster] `docker compose up --wait` returned after {cluster.up_seconds:.1f}s"
             + (f"; containers restarted while it came up: {restarted}" if restarted else "")
