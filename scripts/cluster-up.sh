@@ -87,9 +87,9 @@ restarted() {
     | xargs -r docker inspect -f '{{if .RestartCount}}{{slice .Name 1}}{{end}}' | xargs
 }
 if ! up "$@"; then
-  for _ in $(seq 45); do [ -z "$(unhealthy)" ] && break; sleep 2; done
+  for _ in $(seq 45); do still=$(unhealthy); [ -z "$still" ] && break; sleep 2; done
   nodes=$(restarted)
-  { [ -z "$(unhealthy)" ] && [ -n "$nodes" ]; } || not_healthy
+  { [ -z "$still" ] && [ -n "$nodes" ]; } || not_healthy
   log "restarted while the cluster came up: ${nodes} (docker compose logs says why); waiting again"
   up "$@" || not_healthy
 fi

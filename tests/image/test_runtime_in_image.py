@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import threading
 import time
@@ -16,6 +14,7 @@ import requests
 import yaml
 from docker.models.containers import Container
 from integration.cluster import SHOW_STAT
+from ray_serve_haproxy.haproxy_stats import parse_show_stat
 
 from .conftest import ImageRunner
 
@@ -141,16 +140,12 @@ def _backends_with_a_replica_up(container: Container) -> set[str]:
     """Backends of the node's HAProxy with a replica server UP (its `show stat`)."""
     code, out = container.exec_run(["sh", "-c", SHOW_STAT])
     assert code == 0, out
-    header: list[str] = []
-    up = set()
-    for line in out.decode(errors="replace").splitlines():
-        if line.startswith("# "):
-            header = line[2:].split(",")
-        elif header and line.strip():
-            row = dict(zip(header, next(csv.reader(io.StringIO(line))), strict=False))
-            if row["svname"].startswith("SERVE_REPLICA") and row["status"] == "UP":
-                up.add(row["pxname"])
-    return up
+    _, backends = parse_show_stat(out.decode(errors="replace"))
+    return {
+        b.name
+        for b in backends
+        if any(s.name.startswith("SERVE_REPLICA") and s.status == "UP" for s in b.servers)
+    }
 
 
 def test_lone_head_serves_healthz_then_stops_cleanly(lone_head: Container) -> None:
