@@ -295,6 +295,14 @@ class Cluster:
     def haproxy_procs(self, container: Container | None = None) -> list[Proc]:
         return [p for p in self.processes(container or self.head) if _is_haproxy(p)]
 
+    def managed_nodes(self) -> list[Container]:
+        """The nodes (head first) where Serve's HAProxyManager runs an HAProxy: those follow the
+        controller. Not a node Serve took its proxy from (its last replica left): the runtime
+        keeps that orphaned HAProxy serving its last routes for up to 120 s (orphan_watch.py),
+        so it answers 404 for a route added since, then closes its ports."""
+        nodes = [self.head, *(w.container for w in self.workers())]
+        return [node for node in nodes if _managed_haproxy(self.processes(node))]
+
     # -- Serve, through the dashboard's REST API -----------------------------------------------
 
     def serve_config(self) -> dict[str, Any]:
@@ -406,3 +414,9 @@ class Cluster:
 def _is_haproxy(proc: Proc) -> bool:
     argv0 = proc.args.split(" ", 1)[0]
     return argv0.rsplit("/", 1)[-1] == "haproxy"
+
+
+def _managed_haproxy(procs: list[Proc]) -> list[Proc]:
+    """HAProxy processes whose parent is a Ray worker (`ray::HAProxyManager...`)."""
+    ray_workers = {p.pid for p in procs if p.args.startswith("ray::")}
+    return [p for p in procs if _is_haproxy(p) and p.ppid in ray_workers]

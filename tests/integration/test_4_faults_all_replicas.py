@@ -128,8 +128,9 @@ def test_node_holding_every_replica_of_an_app_dies(cluster: Cluster) -> None:
 
         wait_for(f"{APP}'s two replicas UP on {victim.ip}", both_on_victim, timeout_s=120)
         # Every node's HAProxy routes the new app (one that has not yet answers 404).
-        nodes = [cluster.head, *(w.container for w in cluster.workers())]
-        for container in [c for c in nodes if cluster.haproxy_procs(c)]:
+        nodes = cluster.managed_nodes()
+        assert victim.name in [node.name for node in nodes], [node.name for node in nodes]
+        for container in nodes:
             node_url = cluster.node_url(container, ROUTE)
             wait_for(
                 f"{node_url} answering",

@@ -238,9 +238,11 @@ def test_head_gcs_server_killed_under_load(ha: Cluster, pb: tuple[Any, Any]) -> 
         return response.status_code == 200 and response.json()["app"] == AFTER_RECOVERY_APP
 
     wait_for(f"{AFTER_RECOVERY_APP} answering through the entry", serves_new_app, timeout_s=120)
-    # Every node's HAProxy has the new route: each one follows the recovered controller.
-    nodes = [ha.head, *(w.container for w in ha.workers())]
-    for container in [c for c in nodes if ha.haproxy_procs(c)]:
+    # Every node whose HAProxy Serve manages (the head's among them) has the new route: each one
+    # follows the recovered controller.
+    nodes = ha.managed_nodes()
+    assert ha.head.name in [node.name for node in nodes], [node.name for node in nodes]
+    for container in nodes:
         url = ha.node_url(container, f"/{AFTER_RECOVERY_APP}")
 
         def node_serves(url: str = url) -> bool:
