@@ -47,11 +47,9 @@ prepared() {
     flock 9 || exit 1
     if [ ! -f "$template/.installed" ]; then
       echo "dev-env: preparing $template (once per requirements)" >&2
-      # Its scripts name their own path: built beside the final name, then moved and fixed.
-      rm -rf "$template.tmp" "$template" \
-        && install_all "$template.tmp" \
-        && mv "$template.tmp" "$template" \
-        && retarget "$template" "$template.tmp" \
+      # .installed, written last, marks it complete (the lock keeps other builders out).
+      rm -rf "$template" \
+        && install_all "$template" \
         && echo "$want" >"$template/.installed" \
         || exit 1
     fi
