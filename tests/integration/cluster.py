@@ -296,12 +296,17 @@ class Cluster:
         return [p for p in self.processes(container or self.head) if _is_haproxy(p)]
 
     def managed_nodes(self) -> list[Container]:
-        """The nodes (head first) where Serve's HAProxyManager runs an HAProxy: those follow the
-        controller. Not a node Serve took its proxy from (its last replica left): the runtime
-        keeps that orphaned HAProxy serving its last routes for up to 120 s (orphan_watch.py),
-        so it answers 404 for a route added since, then closes its ports."""
+        """The nodes (head first, always among them) where Serve's HAProxyManager runs an
+        HAProxy: those follow the controller. Not a node Serve took its proxy from (its last
+        replica left): the runtime keeps that orphaned HAProxy serving its last routes for up to
+        120 s (orphan_watch.py), so it answers 404 for a route added since, then closes its
+        ports. Nor, for some seconds, a node that just got replicas: Serve starts its manager
+        after them."""
         nodes = [self.head, *(w.container for w in self.workers())]
-        return [node for node in nodes if _managed_haproxy(self.processes(node))]
+        managed = [node for node in nodes if haproxy_by_manager(self.processes(node))[0]]
+        names = [node.name for node in managed]
+        assert nodes[0].name in names, f"no HAProxyManager's HAProxy on the head: {names}"
+        return managed
 
     # -- Serve, through the dashboard's REST API -----------------------------------------------
 
@@ -416,7 +421,10 @@ def _is_haproxy(proc: Proc) -> bool:
     return argv0.rsplit("/", 1)[-1] == "haproxy"
 
 
-def _managed_haproxy(procs: list[Proc]) -> list[Proc]:
-    """HAProxy processes whose parent is a Ray worker (`ray::HAProxyManager...`)."""
-    ray_workers = {p.pid for p in procs if p.args.startswith("ray::")}
-    return [p for p in procs if _is_haproxy(p) and p.ppid in ray_workers]
+def haproxy_by_manager(procs: list[Proc]) -> tuple[list[Proc], list[Proc]]:
+    """A node's HAProxy processes: (those an HAProxyManager actor runs, the orphaned others)."""
+    managers = {p.pid for p in procs if "HAProxyManager" in p.args}
+    haproxy = [p for p in procs if _is_haproxy(p)]
+    return [p for p in haproxy if p.ppid in managers], [
+        p for p in haproxy if p.ppid not in managers
+    ]

@@ -22,7 +22,7 @@ import pytest
 import requests
 from docker.models.containers import Container
 
-from .cluster import APPS, Cluster, Proc, note, wait_for
+from .cluster import APPS, Cluster, Proc, haproxy_by_manager, note, wait_for
 from .traffic import (
     FaultReport,
     Traffic,
@@ -47,12 +47,8 @@ STATE_DIR = "/tmp/ray-serve-haproxy"
 
 def _orphans(procs: list[Proc]) -> tuple[list[Proc], list[Proc]]:
     """(HAProxy processes, those whose parent is not a Ray HAProxyManager actor process)."""
-    by_pid = {p.pid: p for p in procs}
-    haproxy = [p for p in procs if p.args.split(" ", 1)[0].rsplit("/", 1)[-1] == "haproxy"]
-    orphaned = [
-        p for p in haproxy if p.ppid not in by_pid or "HAProxyManager" not in by_pid[p.ppid].args
-    ]
-    return haproxy, orphaned
+    managed, orphaned = haproxy_by_manager(procs)
+    return managed + orphaned, orphaned
 
 
 def _managers(cluster: Cluster, container: Container) -> list[Proc]:
