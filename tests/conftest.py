@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 IMAGE = os.environ.get("RSH_IMAGE", "ray-serve-haproxy:latest")
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "compose.yaml"
+# The overlay `scripts/cluster-up.sh --tls` adds: HTTPS and gRPC over TLS at the entry.
+COMPOSE_TLS_FILE = REPO / "compose.tls.yaml"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,32 @@ def make_cluster_token(directory: Path) -> ClusterToken:
     if result.returncode != 0:
         pytest.fail(f"scripts/ray-token.sh exited {result.returncode}: {result.stderr}")
     return ClusterToken(directory / "ray_token", Path(result.stdout.strip()))
+
+
+@dataclass(frozen=True)
+class LocalTls:
+    """What scripts/tls-local.sh DIR leaves: the local CA clients trust (`ca`) and the directory
+    the entry mounts (`entry_dir`, compose.tls.yaml's RSH_ENTRY_TLS_DIR)."""
+
+    ca: Path
+    entry_dir: Path
+
+
+@pytest.fixture(scope="session")
+def local_tls(tmp_path_factory: pytest.TempPathFactory) -> LocalTls:
+    """The session's local CA and entry certificate, made by the script cluster-up --tls runs."""
+    directory = tmp_path_factory.mktemp("local-tls") / "tls"
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts" / "tls-local.sh"), str(directory)],
+        env={**os.environ, "RSH_IMAGE": IMAGE},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"scripts/tls-local.sh exited {result.returncode}: {result.stderr}")
+    return LocalTls(Path(result.stdout.strip()), directory / "entry")
 
 
 @pytest.fixture(scope="session")
@@ -304,6 +332,7 @@ def cluster(
     compose_project: Callable[..., ComposeProject],
     host_port: Callable[[], int],
     cluster_token: ClusterToken,
+    local_tls: LocalTls,
 ) -> Iterator[Cluster]:
     """The session's one compose cluster (head + 2 workers, demo apps, the entry), shared by
     tests/edge (which runs first and leaves it healthy) and tests/integration. Its project has a
@@ -318,12 +347,19 @@ def cluster(
         "RSH_DASHBOARD_HOST_PORT": host_port(),
         "RSH_METRICS_HOST_PORT": host_port(),
         "RSH_GRPC_HOST_PORT": host_port(),
+        "RSH_HTTPS_HOST_PORT": host_port(),
+        "RSH_GRPC_TLS_HOST_PORT": host_port(),
     }
     # The project's own token (never the user's .secrets/), handed to every node as compose's
     # file secret, exactly as scripts/cluster-up.sh does.
     env = {k: str(v) for k, v in ports.items()}
     env["RSH_RAY_TOKEN_FILE"] = str(cluster_token.node)
-    project = compose_project(f"{CLUSTER_PREFIX}{os.getpid()}", env=env)
+    # TLS at the entry as `scripts/cluster-up.sh --tls` brings it up: compose.tls.yaml over
+    # compose.yaml, the certificate from scripts/tls-local.sh (plain HTTP keeps serving).
+    env["RSH_ENTRY_TLS_DIR"] = str(local_tls.entry_dir)
+    project = compose_project(
+        f"{CLUSTER_PREFIX}{os.getpid()}", env=env, files=(COMPOSE_FILE, COMPOSE_TLS_FILE)
+    )
     assert not project.containers(include_stopped=True), f"project {project.name} already exists"
     cluster = Cluster(
         project,
@@ -331,6 +367,9 @@ def cluster(
         dashboard_port=ports["RSH_DASHBOARD_HOST_PORT"],
         metrics_port=ports["RSH_METRICS_HOST_PORT"],
         grpc_port=ports["RSH_GRPC_HOST_PORT"],
+        https_port=ports["RSH_HTTPS_HOST_PORT"],
+        grpc_tls_port=ports["RSH_GRPC_TLS_HOST_PORT"],
+        tls_ca=local_tls.ca,
         token=cluster_token,
     )
     print(f"\n[cluster] project {project.name} image {image} ports {ports}")

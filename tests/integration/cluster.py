@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
@@ -109,6 +110,9 @@ class Cluster:
         metrics_port: int,
         grpc_port: int,
         token: ClusterToken,
+        https_port: int | None = None,
+        grpc_tls_port: int | None = None,
+        tls_ca: Path | None = None,
     ) -> None:
         self.project = project
         # Ray's token authentication is on: every dashboard call below sends this token.
@@ -118,6 +122,10 @@ class Cluster:
         self.metrics_port = metrics_port
         self.grpc_port = grpc_port
         self.grpc_target = f"127.0.0.1:{grpc_port}"
+        # TLS at the entry (compose.tls.yaml), when the project has it: ports and the local CA.
+        self.https_port = https_port
+        self.grpc_tls_port = grpc_tls_port
+        self.tls_ca = tls_ca
         self._expected_routes: dict[str, str] | None = None
         self.base_url = f"http://127.0.0.1:{http_port}"
         self.dashboard_url = f"http://127.0.0.1:{dashboard_port}"

@@ -49,9 +49,13 @@ def test_cluster_comes_up_and_lists_both_routes(cluster: Cluster) -> None:
 
 
 def test_ports_published_on_loopback_only(cluster: Cluster) -> None:
-    # Clients reach the entry (HTTP, gRPC); the head publishes its dashboard and metrics.
+    # Clients reach the entry (HTTP, gRPC, and with compose.tls.yaml HTTPS and gRPC over TLS);
+    # the head publishes its dashboard and metrics.
+    entry_ports = {"8000/tcp", "9000/tcp"}
+    if cluster.https_port:
+        entry_ports |= {"8443/tcp", "9443/tcp"}
     for container, expected in (
-        (cluster.entry, {"8000/tcp", "9000/tcp"}),
+        (cluster.entry, entry_ports),
         (cluster.head, {"8265/tcp", "9101/tcp"}),
     ):
         container.reload()

@@ -1,6 +1,7 @@
 """TLS at the entry with real clients, against the session's cluster: no second Ray cluster.
 
-Two extra entry containers (the image's `entry` command) join the cluster's compose network
+The session's cluster itself runs with compose.tls.yaml, as `scripts/cluster-up.sh --tls` starts
+it (the first test). Two extra entry containers (the image's `entry` command) join the cluster's compose network
 with RSH_ENTRY_NODES=head,worker and publish on free 127.0.0.1 ports:
 - `web`: HTTPS and gRPC over TLS, plain HTTP `redirect`, HSTS; its certificate sits in a
   directory laid out like a mounted Kubernetes Secret (server.pem -> ..data/server.pem,
@@ -208,6 +209,38 @@ def curl(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=30,
         check=False,
     )
+
+
+def test_the_compose_cluster_serves_https_and_grpc_over_tls_as_cluster_up_tls_sets_it_up(
+    cluster: Cluster, pb: tuple[Any, Any]
+) -> None:
+    """The session's cluster runs compose.tls.yaml over compose.yaml with the certificate
+    scripts/tls-local.sh made (what `scripts/cluster-up.sh --tls` does): HTTPS with HTTP/2 by
+    ALPN and gRPC over TLS, verified against the printed local CA; plain HTTP still served."""
+    assert cluster.https_port and cluster.grpc_tls_port and cluster.tls_ca, "no TLS overlay"
+    ca_file = str(cluster.tls_ca)
+    # The entry's mount holds the chain and the CA certificate, never the CA's key.
+    assert sorted(p.name for p in cluster.tls_ca.parent.joinpath("entry").iterdir()) == [
+        "ca.crt",
+        "server.pem",
+    ]
+    url = f"https://localhost:{cluster.https_port}/hello"
+    h2 = curl("--cacert", ca_file, "-o", "/dev/null", "-w", "%{http_code} %{http_version}", url)
+    assert h2.stdout == "200 2", f"curl (ALPN h2): {h2.stdout!r} {h2.stderr}"
+    answer = requests.get(url, verify=ca_file, timeout=10)
+    assert answer.status_code == 200 and answer.json().get("app") == "hello", answer.text[:300]
+    assert "strict-transport-security" not in answer.headers  # HSTS only when asked
+    untrusted = curl(url)  # the system's CAs only
+    assert untrusted.returncode == 60, (untrusted.returncode, untrusted.stderr)
+    plain = requests.get(f"{cluster.base_url}/hello", timeout=10, allow_redirects=False)
+    assert plain.status_code == 200, "plain HTTP is served by default on the local cluster"
+    demo_pb2, demo_pb2_grpc = pb
+    credentials = grpc.ssl_channel_credentials(root_certificates=cluster.tls_ca.read_bytes())
+    with grpc.secure_channel(f"localhost:{cluster.grpc_tls_port}", credentials) as channel:
+        reply = demo_pb2_grpc.GreeterStub(channel).SayHello(
+            demo_pb2.HelloRequest(name="compose-tls"), metadata=METADATA, timeout=10
+        )
+    assert reply.replica_id, reply
 
 
 def test_https_verified_by_curl_and_requests_with_alpn_and_hsts(
