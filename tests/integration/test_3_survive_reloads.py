@@ -8,6 +8,13 @@ twice, with 32 clients of short requests beside them: not one may fail, every st
 whole and in order. Alongside, they count the old HAProxy processes on every node and their
 memory (RSS and PSS from /proc), the cost of letting them drain.
 
+Beside them, an app as users write it (issue 27): the slow app again as `slow-default-shutdown`,
+on Serve's default graceful shutdown (20 s), scaled the same way, holding 60 s and 120 s
+requests. A replica Serve scales away is killed 20 s later with what it holds, so those requests
+may be cut; each must be answered once (200) or fail with a 5xx its client sees, and run on a
+replica at most once: the replicas log each request's id as they start it, and the test counts
+those lines on every node (a replay by any proxy would show as two).
+
 A keep-alive connection held by an old process is tested on its own: its next request, sent
 after the reload, is served in full (HAProxy then closes the connection), and a gRPC channel
 idle across a reload keeps working.
@@ -18,12 +25,15 @@ HAProxy answers there. The app is scaled back to the demo's 2 replicas at the en
 
 from __future__ import annotations
 
+import copy
 import http.client
 import json
 import re
 import statistics
 import threading
 import time
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,28 +71,112 @@ HOLD_S = 6
 # replica actors: 5-10 s measured in test_3_scaling).
 MAX_PICKUP_S = 90
 SAMPLE_EVERY_S = 2.0
+CUT_APP = "slow-default-shutdown"
+CUT_PREFIX = f"/{CUT_APP}"
+# Counted requests of CUT_APP: one of each length before the first 2 -> 4 and before the first
+# 4 -> 1, so Serve stops replicas that hold some of them, once or twice.
+COUNTED_SECONDS = (60, 120)
+COUNTED_WAVES = 2
 
 
 # --- the cluster, with the slow app at its demo size ------------------------------------------
 
 
-def slow_servers(cluster: Cluster) -> tuple[int, int]:
-    """(servers, servers UP) of the slow app's backend in the head's Ray HAProxy."""
-    rows = cluster.replica_servers().get(SLOW_BACKEND, [])
+def slow_servers(cluster: Cluster, app: str = SLOW_APP) -> tuple[int, int]:
+    """(servers, servers UP) of an app's backend in the head's Ray HAProxy."""
+    rows = cluster.replica_servers().get(f"http-{app}", [])
     return len(rows), sum(1 for r in rows if r["status"].startswith("UP"))
 
 
-def scale_slow(cluster: Cluster, replicas: int, timeout_s: float = MAX_PICKUP_S) -> float:
-    """Deploys the demo config with `replicas` of slow; returns seconds until HAProxy has them."""
+def with_cut_app(config: dict[str, Any], replicas: int) -> dict[str, Any]:
+    """`config` plus CUT_APP: the slow app's deployment on Serve's default graceful shutdown."""
+    slow = next(app for app in config["applications"] if app["name"] == SLOW_APP)
+    cut = copy.deepcopy(slow)
+    cut.update(name=CUT_APP, route_prefix=CUT_PREFIX)
+    for deployment in cut["deployments"]:
+        deployment.pop("graceful_shutdown_timeout_s", None)
+        deployment["num_replicas"] = replicas
+    config["applications"].append(cut)
+    return config
+
+
+def scale_slow(
+    cluster: Cluster, replicas: int, timeout_s: float = MAX_PICKUP_S, *, cut_app: bool = False
+) -> float:
+    """Deploys the demo config with `replicas` of slow (and of CUT_APP when `cut_app`, which a
+    deploy without it removes); returns seconds until HAProxy has them."""
     start = time.monotonic()
-    cluster.deploy(cluster.scaled_config({SLOW_APP: replicas}))
+    config = cluster.scaled_config({SLOW_APP: replicas})
+    apps = [SLOW_APP, CUT_APP] if cut_app else [SLOW_APP]
+    cluster.deploy(with_cut_app(config, replicas) if cut_app else config)
     wait_for(
-        f"HAProxy listing {replicas} {SLOW_APP} replicas, all UP",
-        lambda: slow_servers(cluster) == (replicas, replicas),
+        f"HAProxy listing {replicas} replicas of {apps}, all UP",
+        lambda: all(slow_servers(cluster, app) == (replicas, replicas) for app in apps),
         timeout_s=timeout_s,
         interval_s=0.25,
     )
+    if not cut_app:
+        wait_for(
+            f"{CUT_PREFIX} gone from HAProxy's routes",
+            lambda: CUT_PREFIX not in cluster.routes(),
+            timeout_s=timeout_s,
+            interval_s=0.5,
+        )
     return time.monotonic() - start
+
+
+# --- requests counted on the replicas ----------------------------------------------------------
+
+# Every line a replica of slow_app logs as it starts a request with an id, on every node
+# (session_latest is a link to one of the session directories: not read twice).
+STARTED = (
+    "cat /tmp/ray/session_[0-9]*/logs/serve/* 2>/dev/null"
+    " | grep -o 'slow: request [A-Za-z0-9_-]* started' || true"
+)
+
+
+def started_on_replicas(cluster: Cluster) -> Counter[str]:
+    """request id -> how many times a replica started it, over every node's Serve logs."""
+    runs: Counter[str] = Counter()
+    for container in [cluster.head, *(w.container for w in cluster.workers())]:
+        code, out = cluster.project.sh(container, STARTED)
+        assert code == 0, out
+        runs.update(line.split()[2] for line in out.splitlines() if line.startswith("slow:"))
+    return runs
+
+
+@dataclass
+class CountedRequest:
+    """One GET of CUT_APP with its own id; `status` None when no HTTP answer came."""
+
+    seconds: int
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    start: float = 0.0
+    end: float = 0.0
+    status: int | None = None
+    slept: Any = None
+    error: str = ""
+
+    def run(self, base_url: str) -> None:
+        self.start = time.monotonic()
+        try:
+            # A new connection per request, as a client that sends one long request has.
+            answer = requests.get(
+                f"{base_url}{CUT_PREFIX}?seconds={self.seconds}&id={self.id}",
+                timeout=(5, self.seconds + 60),
+            )
+            self.status = answer.status_code
+            if answer.status_code == 200:
+                self.slept = answer.json().get("slept")
+        except (requests.RequestException, ValueError) as exc:
+            self.error = f"{type(exc).__name__}: {str(exc)[:200]}"
+        self.end = time.monotonic()
+
+    def describe(self, runs: int) -> str:
+        return (
+            f"{self.seconds}s request {self.id[:8]}: {self.status or self.error}"
+            f" after {self.end - self.start:.1f}s, started on replicas {runs}x"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -300,6 +394,9 @@ def test_long_requests_streams_and_grpc_streams_survive_scaling(
     urls[f"{cluster.base_url}/slow?seconds=0"] = SLOW_APP
     steps: list[tuple[int, float, float]] = []  # (replicas, deploy time, pickup s)
     long_clients = LongClients(cluster, pb)
+    scale_slow(cluster, 2, cut_app=True)
+    counted: list[CountedRequest] = []
+    counting: list[threading.Thread] = []
     with ProcMonitor(cluster) as monitor:
         with Load(urls, concurrency=SHORT_CONCURRENCY, max_duration_s=600) as load:
             waves = max(LONG_CLIENTS.values())
@@ -307,12 +404,23 @@ def test_long_requests_streams_and_grpc_streams_survive_scaling(
                 for replicas in STEPS:
                     if len(steps) < waves:
                         long_clients.start_wave(len(steps))
+                    if len(steps) < COUNTED_WAVES:
+                        for seconds in COUNTED_SECONDS:
+                            counted.append(CountedRequest(seconds))
+                            counting.append(
+                                threading.Thread(target=counted[-1].run, args=(cluster.base_url,))
+                            )
+                            counting[-1].start()
+                    if len(steps) < max(waves, COUNTED_WAVES):
                         time.sleep(3)  # the new long requests are in flight
                     at = time.monotonic()
-                    pickup = scale_slow(cluster, replicas)
+                    pickup = scale_slow(cluster, replicas, cut_app=True)
                     steps.append((replicas, at, pickup))
                     time.sleep(HOLD_S)
             results = long_clients.finish()
+            for thread in counting:
+                thread.join(timeout=max(COUNTED_SECONDS) + 90)
+            assert not any(t.is_alive() for t in counting), "a counted request never ended"
         short = load.snapshot()
         elapsed = load.stopped_at - load.started_at
         # Once their last connection closed, the old processes must be gone (nothing leaks).
@@ -346,9 +454,26 @@ def test_long_requests_streams_and_grpc_streams_survive_scaling(
             f" {min(r.end - r.start for r in mine):.1f}-{max(r.end - r.start for r in mine):.1f}s"
         )
     note(f"  short requests ({SHORT_CONCURRENCY} clients): {summarize(short, elapsed)}")
+    runs = started_on_replicas(cluster)
+    note(
+        f"  {CUT_APP} (Serve's default graceful shutdown), each request counted on the replicas:"
+        + "".join(f"\n    {r.describe(runs[r.id])}" for r in counted)
+    )
+    scale_slow(cluster, STEPS[-1])  # CUT_APP removed
     note("old HAProxy processes while draining:\n" + monitor.summary())
     note(f"  every node back to one HAProxy process {drained_in:.1f}s after the last request")
 
+    # Never replayed: no request ran twice; answered in full, or failed with a 5xx its client
+    # sees (a cut never ends as a closed connection or a client timeout).
+    replayed = [r.describe(runs[r.id]) for r in counted if runs[r.id] > 1]
+    assert not replayed, f"requests run more than once: {replayed}"
+    for r in counted:
+        if r.status == 200:
+            assert r.slept == r.seconds and runs[r.id] == 1, r.describe(runs[r.id])
+        else:
+            assert r.status is not None and 500 <= r.status < 600, r.describe(runs[r.id])
+    # Not vacuous: Serve stopped a replica that held some of them (so a replay could happen).
+    assert any(r.status != 200 for r in counted), "no counted request was cut by a scale-down"
     failed_long = [r for r in results if not r.ok]
     assert not failed_long, "long requests failed: " + "; ".join(
         f"{r.kind} after {r.end - r.start:.1f}s: {r.detail}" for r in failed_long[:10]
