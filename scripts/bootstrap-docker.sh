@@ -15,6 +15,19 @@ log() { printf 'bootstrap-docker: %s\n' "$*" >&2; }
 # at about 3,400 client connections, exited, and left the published port dead until the
 # container was restarted (docs/edge-security.md). systemd's docker.service gives 1048576.
 DOCKERD_NOFILE=${DOCKERD_NOFILE:-1048576}
+# Whether the engine this script starts runs that proxy at all. `false` (the default here):
+# published ports are forwarded by the kernel (iptables DNAT; Docker turns on route_localnet for
+# 127.0.0.1), so no process can run out of descriptors and take a port down, whatever the
+# limits, and the entry sees the address a connection came from. `true`: Docker's default.
+# An engine that is already running keeps its own setting (scripts/engine-limits.sh reports it).
+DOCKERD_USERLAND_PROXY=${DOCKERD_USERLAND_PROXY:-false}
+case "$DOCKERD_USERLAND_PROXY" in
+  true | false) ;;
+  *)
+    log "DOCKERD_USERLAND_PROXY=$DOCKERD_USERLAND_PROXY: allowed values are true and false"
+    exit 2
+    ;;
+esac
 
 engine_ok() { docker info >/dev/null 2>&1; }
 plugins_ok() { docker buildx version >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; }
@@ -32,7 +45,11 @@ raise_engine_nofile() {
         if prlimit --pid "$pid" --nofile="$DOCKERD_NOFILE:$DOCKERD_NOFILE" 2>/dev/null; then
           log "raised $name (pid $pid) open files from $current to $DOCKERD_NOFILE"
         else
-          log "WARNING: could not raise $name (pid $pid) open files from $current (needs root with CAP_SYS_RESOURCE); scripts/engine-limits.sh says what that allows"
+          if [ "$name" = dockerd ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- '--userland-proxy=false'; then
+            log "could not raise $name (pid $pid) open files from $current (needs CAP_SYS_RESOURCE); it runs no port proxy, so published ports do not depend on it"
+          else
+            log "WARNING: could not raise $name (pid $pid) open files from $current (needs root with CAP_SYS_RESOURCE); scripts/engine-limits.sh says what that allows"
+          fi
         fi
       fi
     done
@@ -86,7 +103,11 @@ start_engine() {
     else
       log "WARNING: cannot raise open files to $DOCKERD_NOFILE here (no CAP_SYS_RESOURCE?); dockerd gets $(ulimit -Hn) (docs/edge-security.md)"
     fi
-    (ulimit -n "$DOCKERD_NOFILE" 2>/dev/null || true; exec nohup dockerd) >"$logfile" 2>&1 &
+    log "dockerd userland-proxy: $DOCKERD_USERLAND_PROXY (DOCKERD_USERLAND_PROXY)"
+    (
+      ulimit -n "$DOCKERD_NOFILE" 2>/dev/null || true
+      exec nohup dockerd --userland-proxy="$DOCKERD_USERLAND_PROXY"
+    ) >"$logfile" 2>&1 &
   fi
   for i in $(seq 1 60); do
     if engine_ok; then

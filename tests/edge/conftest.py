@@ -28,6 +28,7 @@ from .measure import (
     failures,
     latency,
     port_proxy_nofile,
+    port_proxy_pids,
     proxy_capacity,
     time_to_full_service,
 )
@@ -213,6 +214,8 @@ def edge(cluster: Cluster, pb: tuple[Any, Any]) -> Iterator[Edge]:
         "haproxy": version.split("\n", 1)[0].strip() if code == 0 else "unknown",
         "test_process_nofile": raise_nofile(),
         "dockerd_nofile": nofile_of("dockerd"),
+        # Whether Docker's userland proxy serves the published port (else the kernel forwards).
+        "docker_proxy": bool(port_proxy_pids(cluster.http_port)),
         "docker_proxy_nofile": port_proxy_nofile(cluster.http_port),
         "well_behaved_clients": {"http": HTTP_CLIENTS, "grpc": GRPC_CLIENTS},
         "restarts_at_start": runner.restarts_at_start,

@@ -23,7 +23,10 @@ class Flood:
     """What a flood of connections saw."""
 
     opened: int = 0
-    refused: int = 0  # connect() failed
+    refused: int = 0  # connect() failed: refused or reset
+    # connect() got no answer within its 3 s: the listener's queues were full (the kernel drops
+    # a SYN then, and the client tries again), not a refusal.
+    timed_out: int = 0
     closed_by_server: int = 0
     # Seconds from the connection's open to the server's close, for those it closed.
     close_after_s: list[float] = field(default_factory=list)
@@ -34,6 +37,7 @@ class Flood:
         return {
             "opened": self.opened,
             "refused": self.refused,
+            "connect_timed_out": self.timed_out,
             "closed_by_entry": self.closed_by_server,
             "first_close_s": round(closes[0], 1) if closes else None,
             "last_close_s": round(closes[-1], 1) if closes else None,
@@ -55,6 +59,10 @@ class Conns:
             sock.connect((host, port))
             if first:
                 sock.sendall(first)
+        except TimeoutError:
+            sock.close()
+            self.flood.timed_out += 1
+            return None
         except OSError:
             sock.close()
             self.flood.refused += 1

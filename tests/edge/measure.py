@@ -99,16 +99,42 @@ def failures(samples: Sequence[Sample]) -> dict[str, int]:
 PROXY_FDS_PER_CONNECTION = 6
 
 
-def port_proxy_nofile(host_port: int) -> int | None:
-    """The open-files limit of the `docker-proxy` serving 127.0.0.1:`host_port`; None when no
-    such process is visible (userland-proxy off, or an engine on another machine)."""
+def port_proxy_pids(host_port: int) -> list[str]:
+    """Pids of the `docker-proxy` serving 127.0.0.1:`host_port` (none: userland-proxy off, or an
+    engine on another machine)."""
     result = subprocess.run(
         ["pgrep", "-f", f"docker-proxy.*-host-port {host_port} "],
         capture_output=True,
         text=True,
         check=False,
     )
-    for pid in result.stdout.split():
+    return result.stdout.split()
+
+
+def loopback_forwarded_by_kernel() -> bool | None:
+    """Whether the engine forwards connections to 127.0.0.1 ports itself (userland-proxy off):
+    its nat OUTPUT rule then sends loopback destinations to the DOCKER chain too (with the proxy
+    on, Docker excludes 127.0.0.0/8 there). None when iptables cannot be read here."""
+    try:
+        result = subprocess.run(
+            ["iptables", "-t", "nat", "-S", "OUTPUT"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    except OSError:
+        return None
+    if result.returncode != 0:
+        return None
+    jumps = [line for line in result.stdout.splitlines() if line.endswith("-j DOCKER")]
+    return any("127.0.0.0/8" not in line for line in jumps)
+
+
+def port_proxy_nofile(host_port: int) -> int | None:
+    """The open-files limit of the `docker-proxy` serving 127.0.0.1:`host_port`; None when no
+    such process is visible (userland-proxy off, or an engine on another machine)."""
+    for pid in port_proxy_pids(host_port):
         try:
             for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
                 if line.startswith("Max open files"):

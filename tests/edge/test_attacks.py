@@ -10,7 +10,6 @@ streams started with the first attack completed, and that the cluster is healthy
 
 from __future__ import annotations
 
-import subprocess
 import time
 from typing import Any
 
@@ -20,7 +19,13 @@ import requests
 from . import h1_attacks as h1
 from . import h2_attacks as h2
 from .conftest import Edge, LongWork
-from .measure import RECOVERY_LIMIT_S, port_proxy_nofile, proxy_capacity
+from .measure import (
+    RECOVERY_LIMIT_S,
+    loopback_forwarded_by_kernel,
+    port_proxy_nofile,
+    port_proxy_pids,
+    proxy_capacity,
+)
 
 pytestmark = pytest.mark.edge
 
@@ -132,14 +137,11 @@ def test_comma_in_the_authority(edge: Edge) -> None:
 # --- slow and idle clients: slots are shed, the published port never dies -------------------
 
 
-def docker_proxy_alive(port: int) -> bool:
-    result = subprocess.run(
-        ["pgrep", "-f", f"docker-proxy.*-host-port {port} "],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return bool(result.stdout.split())
+def port_proxy_survived(edge: Edge) -> None:
+    """Docker's port proxy for the HTTP port, when the engine runs one, is still there (when it
+    exits, the port is dead until the entry is restarted)."""
+    if edge.meta["docker_proxy"]:
+        assert port_proxy_pids(edge.cluster.http_port), "Docker's port proxy for the port exited"
 
 
 def test_slow_request_body(edge: Edge) -> None:
@@ -173,11 +175,11 @@ def test_slowloris_above_maxconn(edge: Edge) -> None:
         lambda: h1.slowloris(edge.host, edge.cluster.http_port, connections, hold_s).summary(),
     )
     seen = result["observed"]
-    assert seen["refused"] == 0, f"connections refused at the published port: {seen}"
+    assert seen["refused"] == seen["connect_timed_out"] == 0, f"connections not taken: {seen}"
     assert seen["closed_by_entry"] == seen["opened"], (
         f"the entry did not shed every slowloris connection within {hold_s} s: {seen}"
     )
-    assert docker_proxy_alive(edge.cluster.http_port), "Docker's port proxy for the port exited"
+    port_proxy_survived(edge)
     well_behaved_unharmed(result)
 
 
@@ -192,18 +194,30 @@ def test_ten_thousand_idle_connections(edge: Edge) -> None:
     )
     seen = result["observed"]
     assert seen["refused"] == 0, f"connections refused at the published port: {seen}"
+    # Without Docker's port proxy the connections reach the entry's listener itself: above
+    # maxconn and its accept queue the kernel drops new SYNs until the entry sheds idle ones,
+    # so a few of a 10,000-connection burst may wait past the client's 3 s connect timeout.
+    assert seen["connect_timed_out"] <= connections // 100, f"connections not taken: {seen}"
     # Those the entry accepted (up to maxconn) are closed by timeout http-request.
     shed = min(connections, MAXCONN) * 9 // 10
     assert seen["closed_by_entry"] >= shed, f"idle connections not shed (want {shed}): {seen}"
-    assert docker_proxy_alive(edge.cluster.http_port), "Docker's port proxy for the port exited"
+    port_proxy_survived(edge)
     well_behaved_unharmed(result)
 
 
 def test_port_proxy_holds_a_flood_above_maxconn(edge: Edge) -> None:
     """The engine side of "no permanent outage": Docker's port proxy must hold 10,000 client
     connections (6 descriptors each), else a flood kills the published port for good. Only the
-    engine's open-files limit decides it (scripts/bootstrap-docker.sh raises it for the engine
-    it starts; scripts/engine-limits.sh says what yours allows)."""
+    engine's open-files limit decides it (scripts/engine-limits.sh says what yours allows).
+    Without a proxy (the engine scripts/bootstrap-docker.sh starts: userland-proxy false) the
+    kernel forwards the port: nothing to run out, and the floods above ran at full size."""
+    if not edge.meta["docker_proxy"]:
+        forwarded = loopback_forwarded_by_kernel()
+        if forwarded is None:
+            pytest.skip("no docker-proxy for the port, and iptables cannot be read here")
+        assert forwarded, "no docker-proxy for the port, yet the kernel does not forward it"
+        assert edge.flood_size(10_000) == (10_000, "")
+        return
     capacity = proxy_capacity(edge.cluster.http_port)
     if capacity is not None and capacity < 11_000:
         pytest.xfail(
