@@ -18,7 +18,7 @@ from ray_serve_haproxy import ray_process
 from ray_serve_haproxy.processes import haproxy_processes, is_alive
 from ray_serve_haproxy.ray_process import drain, ray_start_argv, run_ray
 from ray_serve_haproxy.settings_loader import EffectiveSettings, Role
-from ray_serve_haproxy.state_dir import RUN_RAY_PIDFILE
+from ray_serve_haproxy.state_dir import DRAIN_REQUESTED, RAY_STOPPED, RUN_RAY_PIDFILE
 
 pytestmark = pytest.mark.unit
 
@@ -248,6 +248,60 @@ def test_drain_signals_run_ray(load: Load, fake_ray: tuple[str, Path]) -> None:
     finally:
         stand_in.kill()
         stand_in.wait()
+
+
+def test_drain_returns_when_run_ray_says_ray_stopped(load: Load, tmp_path: Path) -> None:
+    """The handshake: drain leaves its pid, run-ray (here a stand-in that stays alive, as run-ray
+    does while it waits for the drain) answers RAY_STOPPED, and drain returns at once."""
+    values = load().values
+    state = Path(values.state_dir)
+    state.mkdir(parents=True)
+    stand_in = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import pathlib, signal, time
+                state = pathlib.Path({str(state)!r})
+                def stopped(*_):
+                    # What run-ray does once Ray is stopped, if a drain asked for it.
+                    if (state / {DRAIN_REQUESTED!r}).read_text().strip():
+                        (state / {RAY_STOPPED!r}).write_text("")
+                signal.signal(signal.SIGTERM, stopped)
+                time.sleep(30)
+                """
+            ),
+            "run-ray",
+        ]
+    )
+    try:
+        (state / RUN_RAY_PIDFILE).write_text(f"{stand_in.pid}\n")
+        time.sleep(0.5)  # its signal handler is in place
+        started = time.monotonic()
+        assert drain(values) == 0
+        assert time.monotonic() - started < 5
+        assert (state / DRAIN_REQUESTED).read_text().strip() == str(os.getpid())
+        assert is_alive(stand_in.pid)  # drain did not wait for run-ray's exit
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+
+
+def test_run_ray_waits_for_the_drain_to_exit_before_it_exits(tmp_path: Path) -> None:
+    drain_stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.7)"])
+    (tmp_path / DRAIN_REQUESTED).write_text(f"{drain_stand_in.pid}\n")
+    reaper = threading.Thread(target=drain_stand_in.wait)  # its parent reaps it, as the shim does
+    reaper.start()
+    ray_process._let_the_drain_exit_first(tmp_path)
+    assert (tmp_path / RAY_STOPPED).exists()
+    assert not is_alive(drain_stand_in.pid)
+    reaper.join(5)
+    # No drain asked: nothing is written and nothing waited for.
+    other = tmp_path / "other"
+    other.mkdir()
+    ray_process._let_the_drain_exit_first(other)
+    assert not (other / RAY_STOPPED).exists()
 
 
 def test_run_ray_ends_when_the_raylet_disappears(

@@ -14,7 +14,9 @@ do in a container:
     may serve) plays no part here, so it can be as long as the longest request while the node
     still stops in time.
 `drain` (preStop hooks) takes the same path: it signals run-ray, or stops Ray itself when Ray
-was not started by the runtime (e.g. KubeRay's own `ray start`).
+was not started by the runtime (e.g. KubeRay's own `ray start`). The container ends when run-ray
+does, killing whatever still runs in it: a drain that has not exited by then reports 137, a
+failed hook. So run-ray tells a waiting drain that Ray is stopped and lets it exit first.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from .orphan_watch import OrphanWatch
 from .processes import drain_haproxy, is_alive, pids_by_comm, stop_haproxy, wait_gone
 from .settings import RAY_STOP_RESERVE_S, Settings
 from .settings_loader import Role
-from .state_dir import RUN_RAY_PIDFILE
+from .state_dir import DRAIN_REQUESTED, RAY_STOPPED, RUN_RAY_PIDFILE, write_atomic
 from .value_types import Password
 
 REDIS_PASSWORD_FLAG = "--redis-password"
@@ -59,6 +61,8 @@ ORPHAN_POLLS = 10
 # What a stop may take beyond RSH_SHUTDOWN_TIMEOUT_S (`ray start` exiting, the process table
 # settling): supervisord's stopwaitsecs and the orchestrator's grace period add at least this.
 STOP_MARGIN_S = 5
+# How long run-ray waits, once Ray is stopped, for the drain that asked for it to exit.
+DRAIN_HANDOVER_S = 5.0
 
 
 def log(message: str) -> None:
@@ -210,6 +214,9 @@ def run_ray(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     pidfile = Path(state_dir) / RUN_RAY_PIDFILE
+    handshake = [Path(state_dir) / name for name in (DRAIN_REQUESTED, RAY_STOPPED)]
+    for stale in handshake:
+        stale.unlink(missing_ok=True)
     pidfile.write_text(f"{os.getpid()}\n")
     try:
         if stop_haproxy(haproxy_binary, grace_s=2):
@@ -248,9 +255,24 @@ def run_ray(
         graceful_stop(ray or ray_executable(), stop_timeout_s, haproxy_binary)
         _end_child(child)
         log("Ray stopped")
+        _let_the_drain_exit_first(Path(state_dir))
         return 0
     finally:
         pidfile.unlink(missing_ok=True)
+        for path in handshake:
+            path.unlink(missing_ok=True)
+
+
+def _let_the_drain_exit_first(state_dir: Path) -> None:
+    """When a `drain` asked for this stop, tells it Ray is stopped and waits (a few seconds at
+    most) until it has exited: the container ends with run-ray and would kill it mid-exit."""
+    try:
+        drain_pid = int((state_dir / DRAIN_REQUESTED).read_text().strip())
+    except (OSError, ValueError):
+        return
+    write_atomic(state_dir / RAY_STOPPED, "")
+    if wait_gone([drain_pid], DRAIN_HANDOVER_S):
+        log(f"the drain (pid {drain_pid}) has not exited {DRAIN_HANDOVER_S:.0f}s after Ray stopped")
 
 
 def _run_ray_pid(state_dir: str) -> int | None:
@@ -267,11 +289,21 @@ def drain(values: Settings, ray: str | None = None) -> int:
     budget = values.shutdown_timeout_s
     pid = _run_ray_pid(values.state_dir)
     if pid is not None:
+        state_dir = Path(values.state_dir)
+        try:
+            write_atomic(state_dir / DRAIN_REQUESTED, f"{os.getpid()}\n")
+        except OSError as exc:  # then only run-ray's exit tells us; still a graceful stop
+            log(f"cannot write {state_dir / DRAIN_REQUESTED}: {exc}")
         log(f"asking run-ray (pid {pid}) to stop Ray")
         os.kill(pid, signal.SIGTERM)
-        if wait_gone([pid], budget + STOP_MARGIN_S):
-            log(f"run-ray (pid {pid}) did not stop in {budget + STOP_MARGIN_S}s")
-            return 1
+        # Done when run-ray says Ray is stopped (it then waits for this process to exit), or
+        # when run-ray is gone (an older run-ray, or one that ended another way).
+        deadline = time.monotonic() + budget + STOP_MARGIN_S
+        while not (state_dir / RAY_STOPPED).exists() and is_alive(pid):
+            if time.monotonic() >= deadline:
+                log(f"run-ray (pid {pid}) did not stop in {budget + STOP_MARGIN_S}s")
+                return 1
+            time.sleep(0.1)
         log("drained")
         return 0
     graceful_stop(ray or ray_executable(), budget, values.haproxy_binary_path or None)

@@ -25,6 +25,10 @@ SUPERVISOR_CONF = "supervisord.conf"
 SUPERVISOR_SOCKET = "supervisor.sock"
 SUPERVISOR_PIDFILE = "supervisord.pid"
 RUN_RAY_PIDFILE = "run-ray.pid"
+# `drain` (a preStop hook) writes its pid here before it signals run-ray; run-ray answers with
+# RAY_STOPPED once Ray is stopped and waits for that drain to exit before it exits itself.
+DRAIN_REQUESTED = "drain-requested"
+RAY_STOPPED = "ray-stopped"
 
 
 class UnsafeDirectory(Exception):
