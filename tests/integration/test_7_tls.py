@@ -1,8 +1,8 @@
 """TLS at the entry with real clients, against the session's cluster: no second Ray cluster.
 
 The session's cluster itself runs with compose.tls.yaml, as `scripts/cluster-up.sh --tls` starts
-it (the first test). Two extra entry containers (the image's `entry` command) join the cluster's compose network
-with RSH_ENTRY_NODES=head,worker and publish on free 127.0.0.1 ports:
+it (the first test). Two extra entry containers (the image's `entry` command) join the cluster's
+compose network with RSH_ENTRY_NODES=head,worker and publish on free 127.0.0.1 ports:
 - `web`: HTTPS and gRPC over TLS, plain HTTP `redirect`, HSTS; its certificate sits in a
   directory laid out like a mounted Kubernetes Secret (server.pem -> ..data/server.pem,
   ..data -> a timestamped directory), so renewal is the same symlink swap the kubelet does;
