@@ -44,9 +44,13 @@ def _observed(attack: dict[str, Any]) -> str:
 
 def table(results: dict[str, Any]) -> str:
     meta = results["meta"]
+    if meta.get("docker_proxy") is False:
+        port = "no docker-proxy (userland-proxy off: the kernel forwards the port)"
+    else:
+        port = f"docker-proxy open files {meta.get('docker_proxy_nofile')}"
     lines = [
         f"Measured {meta['date']} with {meta['haproxy']}; dockerd open files "
-        f"{meta.get('dockerd_nofile')}, docker-proxy {meta.get('docker_proxy_nofile')}; "
+        f"{meta.get('dockerd_nofile')}, {port}; "
         f"{meta['well_behaved_clients']['http']} HTTP + {meta['well_behaved_clients']['grpc']} "
         f"gRPC well-behaved clients; suite {meta.get('suite_s')} s.",
         "",
