@@ -77,6 +77,7 @@ CUT_PREFIX = f"/{CUT_APP}"
 # 4 -> 1, so Serve stops replicas that hold some of them, once or twice.
 COUNTED_SECONDS = (60, 120)
 COUNTED_WAVES = 2
+FILL_LIMIT = 16
 
 
 # --- the cluster, with the slow app at its demo size ------------------------------------------
@@ -128,21 +129,50 @@ def scale_slow(
 # --- requests counted on the replicas ----------------------------------------------------------
 
 # Every line a replica of slow_app logs as it starts a request with an id, on every node
-# (session_latest is a link to one of the session directories: not read twice).
+# (session_latest is a link to one of the session directories: not read twice). Serve's prefix:
+# `INFO <date> <time> <app>_<deployment> <replica id> <request uuid> -- <message>`.
 STARTED = (
     "cat /tmp/ray/session_[0-9]*/logs/serve/* 2>/dev/null"
-    " | grep -o 'slow: request [A-Za-z0-9_-]* started' || true"
+    " | grep -E -o '[^ ]+ [^ ]+ -- slow: request [A-Za-z0-9_-]+ started' || true"
 )
+
+
+def started_lines(cluster: Cluster) -> list[tuple[str, str]]:
+    """(replica id, request id) of every start of a request with an id, on every node."""
+    started = []
+    for container in [cluster.head, *(w.container for w in cluster.workers())]:
+        code, out = cluster.project.sh(container, STARTED)
+        assert code == 0, out
+        for line in out.splitlines():
+            words = line.split()
+            if len(words) == 7:
+                started.append((words[0], words[5]))
+    return started
 
 
 def started_on_replicas(cluster: Cluster) -> Counter[str]:
     """request id -> how many times a replica started it, over every node's Serve logs."""
-    runs: Counter[str] = Counter()
-    for container in [cluster.head, *(w.container for w in cluster.workers())]:
-        code, out = cluster.project.sh(container, STARTED)
-        assert code == 0, out
-        runs.update(line.split()[2] for line in out.splitlines() if line.startswith("slow:"))
-    return runs
+    return Counter(request for _, request in started_lines(cluster))
+
+
+def fill_cut_replicas(
+    cluster: Cluster, counted: list[CountedRequest], threads: list[threading.Thread]
+) -> None:
+    """More counted requests until every replica of CUT_APP holds one in flight (seen in their
+    logs), at most FILL_LIMIT in all: the next scale-down then stops replicas that hold some.
+    Without this, the entry and the nodes' leastconn may send them all to one replica, the one
+    Serve keeps (CI on 426200e, three workers: no request cut)."""
+    while len(counted) < FILL_LIMIT:
+        rows = cluster.replica_servers().get(f"http-{CUT_APP}", [])
+        replicas = {row["svname"].rsplit("-", 1)[-1] for row in rows}
+        in_flight = {r.id for r in counted if not r.end}
+        held = {replica for replica, request in started_lines(cluster) if request in in_flight}
+        if replicas and replicas <= held:
+            return
+        counted.append(CountedRequest(COUNTED_SECONDS[len(counted) % len(COUNTED_SECONDS)]))
+        threads.append(threading.Thread(target=counted[-1].run, args=(cluster.base_url,)))
+        threads[-1].start()
+        time.sleep(1.0)
 
 
 @dataclass
@@ -413,6 +443,8 @@ def test_long_requests_streams_and_grpc_streams_survive_scaling(
                             counting[-1].start()
                     if len(steps) < max(waves, COUNTED_WAVES):
                         time.sleep(3)  # the new long requests are in flight
+                    if len(steps) == STEPS.index(1):  # before the first 4 -> 1
+                        fill_cut_replicas(cluster, counted, counting)
                     at = time.monotonic()
                     pickup = scale_slow(cluster, replicas, cut_app=True)
                     steps.append((replicas, at, pickup))

@@ -47,19 +47,27 @@ def test_each_http_backend_with_a_fallback_gets_the_bound() -> None:
     assert "srv_is_up(http-bench-grpc/SERVE_REPLICA_bench-grpc-BenchGrpc-6swl8zry)" in "\n".join(
         section(edited, "backend http-bench-grpc")
     )
-    # gRPC backends (HTTP/2 fallback), the gRPC fallback backend and the rest are untouched.
-    for header in (
-        "backend grpc-bench",
-        "backend grpc_fallback_backend",
-        "backend default_backend",
-    ):
+    # gRPC backends (HTTP/2 fallback): HAProxy's own server timeout, its error made UNAVAILABLE.
+    grpc = section(edited, "backend grpc-bench")
+    grpc_none_up = (
+        "!{ srv_is_up(grpc-bench/SERVE_REPLICA_bench-Bench-nacs0z68) } "
+        "!{ srv_is_up(grpc-bench/SERVE_REPLICA_bench-Bench-8sd9pn6q) }"
+    )
+    assert [line for line in grpc if line.startswith(("http-request", "http-after"))] == [
+        f"http-request set-var(txn.rsh_no_replica) bool(true) if {grpc_none_up}",
+        f"http-request set-timeout server 12s if {marked}",
+        f"http-after-response set-status 503 if {marked} {{ status 500:504 }}",
+        f"http-after-response set-header Retry-After 5 if {marked} {{ status 503 }}",
+    ]
+    # The gRPC fallback backend (no backup server) and the rest are untouched.
+    for header in ("backend grpc_fallback_backend", "backend default_backend"):
         assert section(edited, header) == section(RAY_CFG, header), header
-    # Only lines added, none changed or removed.
+    # Only lines added, none changed or removed: 6 in each of 2 HTTP and 2 gRPC backends.
     added = [line for line in edited.split("\n") if line not in RAY_CFG.split("\n")]
     assert (
         len(edited.split("\n"))
         == len(RAY_CFG.split("\n")) + len(added)
-        == (len(RAY_CFG.split("\n")) + 2 * 6)
+        == (len(RAY_CFG.split("\n")) + 4 * 6)
     )
 
 

@@ -14,8 +14,13 @@ that arrives while none of the backend's replicas is UP, gives it that header
 (RSH_NO_REPLICA_TIMEOUT_S) and turns the fallback's 408 into a 503 with Retry-After. A request
 that reached a replica never gets the header. Not bounded: a request that was sent to a replica
 HAProxy still thought UP and went to the fallback on a retry (the first second or so after a node
-died, until the health checks or three live errors take the dead replicas out), and gRPC (its
-fallback is Serve's gRPC proxy, which reads no such header).
+died, until the health checks or three live errors take the dead replicas out).
+
+gRPC backends (their fallback is Serve's gRPC proxy over HTTP/2, which reads no such header): a
+call marked the same way gets HAProxy's own server timeout set to the bound (`set-timeout
+server`: the longest wait for the fallback's next bytes, so a stream that keeps sending is never
+cut), and HAProxy's error then (504, which Ray's errorfile turns into a 500: gRPC UNKNOWN)
+becomes a 503 with Retry-After, which gRPC clients see as UNAVAILABLE, the retryable status.
 
 Imported by the HAProxy launcher on every start: nothing beyond access_log.py.
 """
@@ -29,24 +34,44 @@ VAR = "txn.rsh_no_replica"
 RETRY_AFTER_S = 5
 MARK = "# ray-serve-haproxy: no replica UP"
 ENV = "RSH_NO_REPLICA_TIMEOUT_S"
+MARKED = f"{{ var({VAR}) -m bool }}"
 
 
-def _rules(backend: str, replicas: list[str], timeout_s: int) -> list[str]:
+def _mark(backend: str, replicas: list[str]) -> str:
+    """The rule that marks a request arriving while none of `replicas` is UP."""
     none_up = " ".join(f"!{{ srv_is_up({backend}/{name}) }}" for name in replicas)
-    marked = f"{{ var({VAR}) -m bool }}"
+    return f"    http-request set-var({VAR}) bool(true)" + (f" if {none_up}" if none_up else "")
+
+
+def _rules(backend: str, replicas: list[str], timeout_s: int, *, grpc: bool) -> list[str]:
+    if grpc:  # HAProxy's own timeout; its error (a 500 after Ray's errorfile) made a 503
+        what = "call"
+        outcome = f"without an answer within {timeout_s} s ({ENV}) it ends UNAVAILABLE (HTTP 503)."
+        bound = [
+            f"http-request set-timeout server {timeout_s}s if {MARKED}",
+            f"http-after-response set-status 503 if {MARKED} {{ status 500:504 }}",
+            f"http-after-response set-header Retry-After {RETRY_AFTER_S} if {MARKED}"
+            " { status 503 }",
+        ]
+    else:  # Serve's own timeout header; its 408 made a 503
+        what = "request"
+        outcome = f"it answers within {timeout_s} s ({ENV}), a 503 with Retry-After."
+        bound = [
+            f"http-request set-header {HEADER} {timeout_s} if {MARKED}",
+            f"http-response set-status 503 if {MARKED} {{ status 408 }}",
+            f"http-response set-header Retry-After {RETRY_AFTER_S} if {MARKED} {{ status 503 }}",
+        ]
     return [
-        f"    {MARK}: Serve's fallback proxy would hold the request until a replica returns;",
-        f"    # it answers within {timeout_s} s ({ENV}), a 503 with Retry-After.",
-        f"    http-request set-var({VAR}) bool(true)" + (f" if {none_up}" if none_up else ""),
-        f"    http-request set-header {HEADER} {timeout_s} if {marked}",
-        f"    http-response set-status 503 if {marked} {{ status 408 }}",
-        f"    http-response set-header Retry-After {RETRY_AFTER_S} if {marked} {{ status 503 }}",
+        f"    {MARK}: Serve's fallback proxy would hold the {what} until a replica returns;",
+        f"    # {outcome}",
+        _mark(backend, replicas),
+        *(f"    {rule}" for rule in bound),
     ]
 
 
 def edit(text: str, timeout_s: int) -> str:
-    """`text` with the rules above in every HTTP backend that has a backup server (none when
-    `timeout_s` is 0, or when they are there already)."""
+    """`text` with the rules above in every backend that has a backup server, HTTP or gRPC
+    (none when `timeout_s` is 0, or when they are there already)."""
     if timeout_s <= 0:
         return text
     lines = text.split("\n")
@@ -59,8 +84,9 @@ def edit(text: str, timeout_s: int) -> str:
             continue  # replicas this edit cannot name (not how Ray 2.60 writes them)
         servers = [line.split() for line in body if line.split()[:1] == ["server"]]
         backups = [w for w in servers if "backup" in w[3:]]
-        if not backups or any("h2" in w[3:] for w in backups):
-            continue  # no fallback, or gRPC's (HTTP/2)
+        if not backups:
+            continue  # no fallback: nothing holds a request
         replicas = [w[1] for w in servers if "backup" not in w[3:]]
-        lines[header + 1 : header + 1] = _rules(words[1], replicas, timeout_s)
+        grpc = any("h2" in w[3:] for w in backups)  # `proto h2`: gRPC's fallback
+        lines[header + 1 : header + 1] = _rules(words[1], replicas, timeout_s, grpc=grpc)
     return "\n".join(lines)

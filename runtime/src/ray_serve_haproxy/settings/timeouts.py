@@ -71,14 +71,15 @@ class TimeoutSettings:
             "RSH_NO_REPLICA_TIMEOUT_S",
             Group.TIMEOUTS,
             IntRange(0, MAX_TIMEOUT_S, "seconds"),
-            "How long an HTTP request that finds no replica of its application UP may wait: "
+            "How long a request that finds no replica of its application UP may wait: "
             "Ray's HAProxy then hands it to Serve's fallback proxy on the head, which holds it "
             "until a replica exists again (tens of seconds when a node holding every replica "
             "of an application died). Within this time it is served, else answered `503` with "
             "`Retry-After: 5` (the runtime's HAProxy launcher gives such requests Serve's "
-            "`x-request-timeout-seconds`). Raise it above your replicas' start time for "
-            "applications that scale from zero; `0`: no bound (Ray's behaviour). Not applied "
-            "to gRPC (docs/latency-and-retries.md).",
+            "`x-request-timeout-seconds`), and a gRPC call ends `UNAVAILABLE` (HAProxy's "
+            "server timeout for it: the longest silence of the fallback). Raise it above your "
+            "replicas' start time for applications that scale from zero; `0`: no bound (Ray's "
+            "behaviour).",
             default=10,
         )
     )
