@@ -487,9 +487,10 @@ def test_long_requests_streams_and_grpc_streams_survive_scaling(
         )
     note(f"  short requests ({SHORT_CONCURRENCY} clients): {summarize(short, elapsed)}")
     runs = started_on_replicas(cluster)
+    # One line: the session's summary keeps a note's first line only.
     note(
-        f"  {CUT_APP} (Serve's default graceful shutdown), each request counted on the replicas:"
-        + "".join(f"\n    {r.describe(runs[r.id])}" for r in counted)
+        f"  {CUT_APP} (Serve's default graceful shutdown), each request counted on the replicas: "
+        + "; ".join(r.describe(runs[r.id]) for r in counted)
     )
     scale_slow(cluster, STEPS[-1])  # CUT_APP removed
     note("old HAProxy processes while draining:\n" + monitor.summary())
