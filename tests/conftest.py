@@ -56,10 +56,11 @@ class ClusterToken:
         return {str(self.node): {"bind": "/run/secrets/ray_token", "mode": "ro"}}
 
 
-def make_cluster_token(directory: Path) -> ClusterToken:
-    """A new token in `directory` (created with mode 0700), made the way cluster-up makes one."""
+def run_script(name: str, directory: Path) -> Path:
+    """Runs scripts/NAME DIRECTORY with the image under test, as cluster-up runs it; returns the
+    path it prints (fails the test on a non-zero exit)."""
     result = subprocess.run(
-        ["bash", str(REPO / "scripts" / "ray-token.sh"), str(directory)],
+        ["bash", str(REPO / "scripts" / name), str(directory)],
         env={**os.environ, "RSH_IMAGE": IMAGE},
         capture_output=True,
         text=True,
@@ -67,8 +68,13 @@ def make_cluster_token(directory: Path) -> ClusterToken:
         check=False,
     )
     if result.returncode != 0:
-        pytest.fail(f"scripts/ray-token.sh exited {result.returncode}: {result.stderr}")
-    return ClusterToken(directory / "ray_token", Path(result.stdout.strip()))
+        pytest.fail(f"scripts/{name} exited {result.returncode}: {result.stderr}")
+    return Path(result.stdout.strip())
+
+
+def make_cluster_token(directory: Path) -> ClusterToken:
+    """A new token in `directory` (created with mode 0700), made the way cluster-up makes one."""
+    return ClusterToken(directory / "ray_token", run_script("ray-token.sh", directory))
 
 
 @dataclass(frozen=True)
@@ -84,17 +90,7 @@ class LocalTls:
 def local_tls(tmp_path_factory: pytest.TempPathFactory) -> LocalTls:
     """The session's local CA and entry certificate, made by the script cluster-up --tls runs."""
     directory = tmp_path_factory.mktemp("local-tls") / "tls"
-    result = subprocess.run(
-        ["bash", str(REPO / "scripts" / "tls-local.sh"), str(directory)],
-        env={**os.environ, "RSH_IMAGE": IMAGE},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"scripts/tls-local.sh exited {result.returncode}: {result.stderr}")
-    return LocalTls(Path(result.stdout.strip()), directory / "entry")
+    return LocalTls(run_script("tls-local.sh", directory), directory / "entry")
 
 
 @pytest.fixture(scope="session")

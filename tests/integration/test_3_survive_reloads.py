@@ -51,7 +51,6 @@ from .load import Load, summarize
 pytestmark = pytest.mark.integration
 
 SLOW_APP = "slow"
-SLOW_BACKEND = f"http-{SLOW_APP}"
 METADATA = (("application", SLOW_APP),)
 # Ray's HAProxy runs `haproxy ... -f /tmp/haproxy-serve/<node id>/haproxy.cfg`: what tells its
 # processes from any other HAProxy in a container (RAY_SERVE_HAPROXY_CONFIG_FILE_LOC's dir).
@@ -155,9 +154,15 @@ def started_on_replicas(cluster: Cluster) -> Counter[str]:
     return Counter(request for _, request in started_lines(cluster))
 
 
-def fill_cut_replicas(
-    cluster: Cluster, counted: list[CountedRequest], threads: list[threading.Thread]
-) -> None:
+def start_counted(counted: list[CountedRequest], seconds: int, base_url: str) -> None:
+    """One more counted request, in a thread of its own (kept on the request)."""
+    request = CountedRequest(seconds)
+    request.thread = threading.Thread(target=request.run, args=(base_url,))
+    request.thread.start()
+    counted.append(request)
+
+
+def fill_cut_replicas(cluster: Cluster, counted: list[CountedRequest]) -> None:
     """More counted requests until every replica of CUT_APP holds one in flight (seen in their
     logs), at most FILL_LIMIT in all: the next scale-down then stops replicas that hold some.
     Without this, the entry and the nodes' leastconn may send them all to one replica, the one
@@ -169,9 +174,8 @@ def fill_cut_replicas(
         held = {replica for replica, request in started_lines(cluster) if request in in_flight}
         if replicas and replicas <= held:
             return
-        counted.append(CountedRequest(COUNTED_SECONDS[len(counted) % len(COUNTED_SECONDS)]))
-        threads.append(threading.Thread(target=counted[-1].run, args=(cluster.base_url,)))
-        threads[-1].start()
+        seconds = COUNTED_SECONDS[len(counted) % len(COUNTED_SECONDS)]
+        start_counted(counted, seconds, cluster.base_url)
         time.sleep(1.0)
 
 
@@ -186,6 +190,7 @@ class CountedRequest:
     status: int | None = None
     slept: Any = None
     error: str = ""
+    thread: threading.Thread | None = None
 
     def run(self, base_url: str) -> None:
         self.start = time.monotonic()
@@ -426,7 +431,6 @@ def test_long_requests_streams_and_grpc_streams_survive_scaling(
     long_clients = LongClients(cluster, pb)
     scale_slow(cluster, 2, cut_app=True)
     counted: list[CountedRequest] = []
-    counting: list[threading.Thread] = []
     with ProcMonitor(cluster) as monitor:
         with Load(urls, concurrency=SHORT_CONCURRENCY, max_duration_s=600) as load:
             waves = max(LONG_CLIENTS.values())
@@ -436,23 +440,20 @@ def test_long_requests_streams_and_grpc_streams_survive_scaling(
                         long_clients.start_wave(len(steps))
                     if len(steps) < COUNTED_WAVES:
                         for seconds in COUNTED_SECONDS:
-                            counted.append(CountedRequest(seconds))
-                            counting.append(
-                                threading.Thread(target=counted[-1].run, args=(cluster.base_url,))
-                            )
-                            counting[-1].start()
+                            start_counted(counted, seconds, cluster.base_url)
                     if len(steps) < max(waves, COUNTED_WAVES):
                         time.sleep(3)  # the new long requests are in flight
                     if len(steps) == STEPS.index(1):  # before the first 4 -> 1
-                        fill_cut_replicas(cluster, counted, counting)
+                        fill_cut_replicas(cluster, counted)
                     at = time.monotonic()
                     pickup = scale_slow(cluster, replicas, cut_app=True)
                     steps.append((replicas, at, pickup))
                     time.sleep(HOLD_S)
             results = long_clients.finish()
-            for thread in counting:
+            threads = [r.thread for r in counted if r.thread]
+            for thread in threads:
                 thread.join(timeout=max(COUNTED_SECONDS) + 90)
-            assert not any(t.is_alive() for t in counting), "a counted request never ended"
+            assert not any(t.is_alive() for t in threads), "a counted request never ended"
         short = load.snapshot()
         elapsed = load.stopped_at - load.started_at
         # Once their last connection closed, the old processes must be gone (nothing leaks).
